@@ -1,0 +1,80 @@
+// The intercab command line: serve, migrate, version, and --print-config.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "app/build_info.hpp"
+#include "app/modules.hpp"
+#include "app/serve.hpp"
+#include "platform/config/config.hpp"
+#include "platform/log/log.hpp"
+
+namespace {
+
+intercab::config::Config load_config(const std::string& config_file) {
+  intercab::config::LoadOptions options{intercab::config::process_environment(), std::nullopt};
+  if (!config_file.empty()) options.config_file = config_file;
+  return intercab::config::load(options);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any thread exists, so that every thread inherits the mask and sigwait sees the signals.
+  intercab::app::block_shutdown_signals();
+
+  CLI::App app{"intercab: interstate cab booking platform (nine services and their gateway in one binary)"};
+  app.require_subcommand(0, 1);
+  std::string config_file;
+  bool print_config = false;
+  app.add_option("--config", config_file, "Config file (default: $INTERCAB_HOME/config/intercab.yaml if present)");
+  app.add_flag("--print-config", print_config, "Print the effective configuration (secrets masked) and exit");
+
+  intercab::app::ServeOptions serve_options;
+  std::string ports_file;
+  auto* serve = app.add_subcommand("serve", "Run services: --target=all (default) or a comma list");
+  auto* target_option =
+      serve->add_option("--target", serve_options.targets, "all, or a comma list of: user, booking, location, ...");
+  serve->add_option("--ports-file", ports_file, "Write {\"service\": port, ...} as JSON here once all are listening");
+  auto* migrate = app.add_subcommand("migrate", "Create or upgrade the databases of the services");
+  auto* version = app.add_subcommand("version", "Print version, git sha, build type and time");
+
+  CLI11_PARSE(app, argc, argv);
+
+  intercab::config::Config config;
+  try {
+    config = load_config(config_file);
+    intercab::log::init({config.log_level, "intercab", {}});
+  } catch (const std::exception& error) {
+    std::cerr << "intercab: configuration error: " << error.what() << "\n";
+    return 2;
+  }
+
+  if (print_config) {
+    std::cout << config.describe();
+    return 0;
+  }
+  if (version->parsed()) {
+    const auto build = intercab::app::build_info();
+    std::cout << "intercab " << build.version << " (git " << build.git_sha << ", " << build.build_type << ", built "
+              << build.build_time << ")\n";
+    return 0;
+  }
+  if (migrate->parsed()) {
+    // No service owns a store yet: the data layer (SQLite/PostgreSQL migrations) arrives with its own issue.
+    std::cout << "intercab migrate: no service has a database schema yet; nothing to migrate\n";
+    return 0;
+  }
+  if (serve->parsed()) {
+    if (target_option->count() == 0 && !config.service_name.empty()) serve_options.targets = config.service_name;
+    if (!ports_file.empty()) serve_options.ports_file = ports_file;
+    try {
+      intercab::app::resolve_targets(serve_options.targets);
+    } catch (const std::invalid_argument& error) {
+      std::cerr << "intercab serve: " << error.what() << "\n";
+      return 2;
+    }
+    return intercab::app::serve(config, serve_options);
+  }
+  std::cout << app.help();
+  return 0;
+}

@@ -1,0 +1,28 @@
+// The module registry: every service of the binary, its default port and its dependencies.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "platform/service/service.hpp"
+
+namespace intercab::app {
+
+struct Module {
+  std::string name;
+  int default_port;
+  std::vector<std::string> dependencies;  // services it calls; started first, checked by /ready
+  void (*setup)(service::ServiceBuilder&);
+};
+
+// All modules, in the order of the architecture's service table.
+const std::vector<Module>& modules();
+
+const Module& find_module(std::string_view name);
+
+// "all" or a comma list ("booking,user") -> module names in start order (dependencies first).
+// Throws std::invalid_argument naming the unknown target and listing the valid ones.
+std::vector<std::string> resolve_targets(std::string_view target_list);
+
+}  // namespace intercab::app

@@ -1,0 +1,351 @@
+// Loads, merges and validates the configuration (defaults -> file -> environment).
+#include "platform/config/config.hpp"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, not declared by <unistd.h> everywhere
+
+namespace intercab::embedded {
+std::string_view default_config_yaml();
+}
+
+namespace intercab::config {
+namespace {
+
+const std::set<std::string> kLogLevels = {"debug", "info", "warn", "error"};
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::toupper(c); });
+  return out;
+}
+
+bool starts_with_any(std::string_view value, std::initializer_list<std::string_view> prefixes) {
+  return std::any_of(prefixes.begin(), prefixes.end(), [&](auto prefix) { return value.starts_with(prefix); });
+}
+
+// Overlays `overlay` onto `base`: maps merge key by key, anything else replaces.
+YAML::Node merge(const YAML::Node& base, const YAML::Node& overlay) {
+  if (!overlay.IsMap() || !base.IsMap()) return YAML::Clone(overlay);
+  YAML::Node result = YAML::Clone(base);
+  for (const auto& entry : overlay) {
+    const auto key = entry.first.as<std::string>();
+    result[key] = result[key] ? merge(result[key], entry.second) : YAML::Clone(entry.second);
+  }
+  return result;
+}
+
+// Walks the merged document by dotted keys, converting values and remembering which keys
+// were read so that unknown (misspelt) keys can be reported.
+class Reader {
+ public:
+  Reader(YAML::Node root, std::string source) : root_(std::move(root)), source_(std::move(source)) {}
+
+  YAML::Node node(const std::string& key) const {
+    // Lookups go through const references: yaml-cpp's non-const operator[] inserts keys, and
+    // Node::operator= overwrites the node it refers to, so rebinding uses reset().
+    YAML::Node current(root_);
+    std::stringstream parts(key);
+    std::string part;
+    while (std::getline(parts, part, '.')) {
+      const YAML::Node& view = current;
+      if (!view.IsMap()) return YAML::Node();
+      YAML::Node next = view[part];
+      if (!next.IsDefined()) return YAML::Node();
+      current.reset(next);
+    }
+    return current;
+  }
+
+  std::string text(const std::string& key, std::string fallback = {}) {
+    known_.insert(key);
+    auto value = node(key);
+    if (!value || value.IsNull()) return fallback;
+    if (!value.IsScalar()) fail(key, "must be a single value");
+    return value.as<std::string>();
+  }
+
+  long long integer(const std::string& key, long long min, long long max, long long fallback) {
+    auto raw = text(key);
+    if (raw.empty()) return fallback;
+    return parse_integer(raw, min, max, "config key " + key + " in " + source_);
+  }
+
+  [[noreturn]] void fail(const std::string& key, const std::string& reason) const {
+    throw ConfigError("config key " + key + " in " + source_ + ": " + reason);
+  }
+
+  // Every scalar key of the document must have been read: anything else is a typo.
+  void reject_unknown_keys() const { check_unknown(root_, ""); }
+
+  void mark_known_prefix(const std::string& prefix) { known_prefixes_.insert(prefix); }
+
+  static long long parse_integer(const std::string& raw, long long min, long long max, const std::string& where) {
+    long long value = 0;
+    auto [end, error] = std::from_chars(raw.data(), raw.data() + raw.size(), value);
+    if (error != std::errc() || end != raw.data() + raw.size()) {
+      throw ConfigError(where + ": '" + raw + "' is not an integer");
+    }
+    if (value < min || value > max) {
+      throw ConfigError(where + ": " + raw + " must be between " + std::to_string(min) + " and " + std::to_string(max));
+    }
+    return value;
+  }
+
+ private:
+  void check_unknown(const YAML::Node& node, const std::string& prefix) const {
+    if (!node.IsMap()) {
+      if (!prefix.empty() && !known_.contains(prefix)) {
+        throw ConfigError("unknown config key " + prefix + " in " + source_ + "; check its spelling");
+      }
+      return;
+    }
+    for (const auto& entry : node) {
+      auto key = prefix.empty() ? entry.first.as<std::string>() : prefix + "." + entry.first.as<std::string>();
+      if (known_prefixes_.contains(key)) continue;
+      check_unknown(entry.second, key);
+    }
+  }
+
+  YAML::Node root_;
+  std::string source_;
+  std::set<std::string> known_;
+  std::set<std::string> known_prefixes_;
+};
+
+YAML::Node load_yaml(std::string_view text, const std::string& source) {
+  try {
+    auto node = YAML::Load(std::string(text));
+    if (!node.IsNull() && !node.IsMap()) throw ConfigError(source + ": the top level must be a mapping");
+    return node;
+  } catch (const YAML::Exception& error) {
+    throw ConfigError(source + ": not valid YAML: " + error.what());
+  }
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("cannot read config file " + path.string());
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+class EnvironmentOverrides {
+ public:
+  explicit EnvironmentOverrides(const Environment& env) : env_(env) {}
+
+  std::optional<std::string> get(const std::string& name) const {
+    auto it = env_.find(name);
+    if (it == env_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  std::optional<long long> integer(const std::string& name, long long min, long long max,
+                                   const std::string& config_key) const {
+    auto raw = get(name);
+    if (!raw) return std::nullopt;
+    return Reader::parse_integer(*raw, min, max, "environment variable " + name + " (config key " + config_key + ")");
+  }
+
+ private:
+  const Environment& env_;
+};
+
+void require_scheme(const std::string& value, std::initializer_list<std::string_view> schemes, const std::string& key,
+                    const std::string& variable) {
+  if (starts_with_any(value, schemes)) return;
+  std::string allowed;
+  for (auto scheme : schemes) allowed += (allowed.empty() ? "" : ", ") + std::string(scheme) + "...";
+  throw ConfigError("config key " + key + " (" + variable + ") = '" + value + "': must start with one of " + allowed);
+}
+
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (auto pos = text.find(from); pos != std::string::npos; pos = text.find(from, pos + to.size())) {
+    text.replace(pos, from.size(), to);
+  }
+  return text;
+}
+
+std::string mask(const std::string& secret) { return secret.empty() ? "" : "********"; }
+
+}  // namespace
+
+Environment process_environment() {
+  Environment env;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string_view line(*entry);
+    auto equals = line.find('=');
+    if (equals == std::string_view::npos) continue;
+    env.emplace(std::string(line.substr(0, equals)), std::string(line.substr(equals + 1)));
+  }
+  return env;
+}
+
+Config load(const LoadOptions& options) {
+  EnvironmentOverrides env(options.environment);
+  Config config;
+
+  if (env.get("KAFKA_BROKERS")) {
+    throw ConfigError(
+        "KAFKA_BROKERS is not supported: intercab has no Kafka adapter; set EVENTS_URL=nats://host:4222 for NATS "
+        "JetStream (or leave it unset for the embedded bus) and unset KAFKA_BROKERS");
+  }
+
+  auto home = env.get("INTERCAB_HOME").value_or("");
+  config.home = std::filesystem::absolute(home.empty() ? std::filesystem::current_path() : std::filesystem::path(home))
+                    .lexically_normal();
+
+  YAML::Node document = load_yaml(embedded::default_config_yaml(), "built-in defaults");
+  std::string source = "built-in defaults";
+  auto file = options.config_file.value_or(config.home / "config" / "intercab.yaml");
+  if (options.config_file || std::filesystem::exists(file)) {
+    document = merge(document, load_yaml(read_file(file), file.string()));
+    source = file.string();
+  }
+  Reader reader(document, source);
+
+  config.log_level = env.get("LOG_LEVEL").value_or(reader.text("log.level", "info"));
+  if (!kLogLevels.contains(config.log_level)) {
+    throw ConfigError("config key log.level (LOG_LEVEL) = '" + config.log_level +
+                      "': must be one of debug, info, warn, error");
+  }
+
+  auto& http = config.http;
+  http.bind_address = env.get("HTTP_BIND_ADDRESS").value_or(reader.text("http.bind_address", "127.0.0.1"));
+  const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  http.io_threads = static_cast<int>(reader.integer("http.io_threads", 0, 256, 0));
+  if (http.io_threads == 0) http.io_threads = cores;
+  http.worker_threads = static_cast<int>(reader.integer("http.worker_threads", 0, 1024, 0));
+  if (http.worker_threads == 0) http.worker_threads = 2 * cores;
+  http.max_queued_requests = static_cast<int>(reader.integer("http.max_queued_requests", 1, 1'000'000, 1024));
+  http.max_header_bytes = static_cast<std::size_t>(reader.integer("http.max_header_bytes", 1024, 1 << 20, 16384));
+  http.max_body_bytes = static_cast<std::size_t>(reader.integer("http.max_body_bytes", 0, 1LL << 32, 1 << 20));
+  http.header_timeout_s = static_cast<int>(reader.integer("http.header_timeout_s", 1, 3600, 10));
+  http.body_timeout_s = static_cast<int>(reader.integer("http.body_timeout_s", 1, 3600, 30));
+  http.idle_timeout_s = static_cast<int>(reader.integer("http.idle_timeout_s", 1, 3600, 60));
+  http.drain_timeout_s = static_cast<int>(reader.integer("http.drain_timeout_s", 0, 600, 10));
+  auto& client = http.client;
+  client.connect_timeout_ms = static_cast<int>(reader.integer("http.client.connect_timeout_ms", 1, 600'000, 1000));
+  client.request_timeout_ms = static_cast<int>(reader.integer("http.client.request_timeout_ms", 1, 3'600'000, 5000));
+  client.max_retries = static_cast<int>(reader.integer("http.client.max_retries", 0, 10, 2));
+  client.retry_backoff_ms = static_cast<int>(reader.integer("http.client.retry_backoff_ms", 0, 60'000, 50));
+  client.pool_size_per_host = static_cast<int>(reader.integer("http.client.pool_size_per_host", 1, 4096, 32));
+  client.breaker_failure_threshold =
+      static_cast<int>(reader.integer("http.client.breaker_failure_threshold", 1, 1000, 5));
+  client.breaker_open_s = static_cast<int>(reader.integer("http.client.breaker_open_s", 1, 3600, 10));
+
+  config.db_connection_template =
+      env.get("DB_CONNECTION").value_or(reader.text("storage.db_connection", "sqlite://{home}/var/{service}.db"));
+  require_scheme(config.db_connection_template, {"sqlite://", "postgresql://", "postgres://"}, "storage.db_connection",
+                 "DB_CONNECTION");
+  config.redis_url = env.get("REDIS_URL").value_or(reader.text("storage.redis_url", "mem://"));
+  require_scheme(config.redis_url, {"mem://", "redis://"}, "storage.redis_url", "REDIS_URL");
+  config.events_url = env.get("EVENTS_URL").value_or(reader.text("storage.events_url", "mem://"));
+  require_scheme(config.events_url, {"mem://", "nats://"}, "storage.events_url", "EVENTS_URL");
+
+  config.jwt_secret = env.get("JWT_SECRET").value_or(reader.text("auth.jwt_secret"));
+  if (!config.jwt_secret.empty() && config.jwt_secret.size() < 32) {
+    throw ConfigError("config key auth.jwt_secret (JWT_SECRET): must be at least 32 bytes long (it has " +
+                      std::to_string(config.jwt_secret.size()) + "); generate one with `openssl rand -base64 48`");
+  }
+
+  auto services = reader.node("services");
+  if (!services || !services.IsMap() || services.size() == 0)
+    reader.fail("services", "must map service names to ports");
+  reader.mark_known_prefix("services");
+  for (const auto& entry : services) {
+    const auto name = entry.first.as<std::string>();
+    const auto key = "services." + name;
+    if (!entry.second.IsMap()) reader.fail(key, "must be a mapping with port (and optionally url, db_connection)");
+    for (const auto& field : entry.second) {
+      auto field_name = field.first.as<std::string>();
+      if (field_name != "port" && field_name != "url" && field_name != "db_connection") {
+        throw ConfigError("unknown config key " + key + "." + field_name + " in " + source + "; check its spelling");
+      }
+    }
+    ServiceSettings settings;
+    settings.port = static_cast<int>(reader.integer(key + ".port", 0, 65535, -1));
+    if (settings.port < 0) reader.fail(key + ".port", "is required");
+    const auto prefix = upper(name);
+    if (auto port = env.integer(prefix + "_PORT", 0, 65535, key + ".port")) settings.port = static_cast<int>(*port);
+    settings.url = env.get(prefix + "_URL").value_or(reader.text(key + ".url"));
+    if (!settings.url.empty()) require_scheme(settings.url, {"http://", "https://"}, key + ".url", prefix + "_URL");
+    auto db =
+        env.get(prefix + "_DB_CONNECTION").value_or(reader.text(key + ".db_connection", config.db_connection_template));
+    require_scheme(db, {"sqlite://", "postgresql://", "postgres://"}, key + ".db_connection",
+                   prefix + "_DB_CONNECTION");
+    settings.db_connection = replace_all(replace_all(db, "{service}", name), "{home}", config.home.string());
+    config.services.emplace(name, std::move(settings));
+  }
+
+  if (auto name = env.get("SERVICE_NAME")) {
+    if (!config.services.contains(*name)) {
+      throw ConfigError("environment variable SERVICE_NAME='" + *name + "': not a service of config key services");
+    }
+    config.service_name = *name;
+  }
+  if (auto port = env.integer("SERVICE_PORT", 0, 65535, "services.<SERVICE_NAME>.port")) {
+    config.single_service_port = static_cast<int>(*port);
+  }
+
+  reader.reject_unknown_keys();
+  return config;
+}
+
+std::string Config::describe() const {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "home" << YAML::Value << home.string();
+  out << YAML::Key << "log" << YAML::Value << YAML::BeginMap << YAML::Key << "level" << YAML::Value << log_level
+      << YAML::EndMap;
+  out << YAML::Key << "services" << YAML::Value << YAML::BeginMap;
+  for (const auto& [name, settings] : services) {
+    out << YAML::Key << name << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "port" << YAML::Value << settings.port;
+    if (!settings.url.empty()) out << YAML::Key << "url" << YAML::Value << settings.url;
+    out << YAML::Key << "db_connection" << YAML::Value << settings.db_connection;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
+  out << YAML::Key << "http" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "bind_address" << YAML::Value << http.bind_address;
+  out << YAML::Key << "io_threads" << YAML::Value << http.io_threads;
+  out << YAML::Key << "worker_threads" << YAML::Value << http.worker_threads;
+  out << YAML::Key << "max_queued_requests" << YAML::Value << http.max_queued_requests;
+  out << YAML::Key << "max_header_bytes" << YAML::Value << http.max_header_bytes;
+  out << YAML::Key << "max_body_bytes" << YAML::Value << http.max_body_bytes;
+  out << YAML::Key << "header_timeout_s" << YAML::Value << http.header_timeout_s;
+  out << YAML::Key << "body_timeout_s" << YAML::Value << http.body_timeout_s;
+  out << YAML::Key << "idle_timeout_s" << YAML::Value << http.idle_timeout_s;
+  out << YAML::Key << "drain_timeout_s" << YAML::Value << http.drain_timeout_s;
+  out << YAML::Key << "client" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "connect_timeout_ms" << YAML::Value << http.client.connect_timeout_ms;
+  out << YAML::Key << "request_timeout_ms" << YAML::Value << http.client.request_timeout_ms;
+  out << YAML::Key << "max_retries" << YAML::Value << http.client.max_retries;
+  out << YAML::Key << "retry_backoff_ms" << YAML::Value << http.client.retry_backoff_ms;
+  out << YAML::Key << "pool_size_per_host" << YAML::Value << http.client.pool_size_per_host;
+  out << YAML::Key << "breaker_failure_threshold" << YAML::Value << http.client.breaker_failure_threshold;
+  out << YAML::Key << "breaker_open_s" << YAML::Value << http.client.breaker_open_s;
+  out << YAML::EndMap << YAML::EndMap;
+  out << YAML::Key << "storage" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "db_connection" << YAML::Value << db_connection_template;
+  out << YAML::Key << "redis_url" << YAML::Value << redis_url;
+  out << YAML::Key << "events_url" << YAML::Value << events_url;
+  out << YAML::EndMap;
+  out << YAML::Key << "auth" << YAML::Value << YAML::BeginMap << YAML::Key << "jwt_secret" << YAML::Value
+      << mask(jwt_secret) << YAML::EndMap;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace intercab::config

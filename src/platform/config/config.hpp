@@ -1,0 +1,81 @@
+// The one typed configuration of a process: config/intercab.yaml plus environment overrides,
+// read and validated once at start-up. Nothing else in the code base reads the environment.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace intercab::config {
+
+// A bad or unsupported setting. what() names the key (and the variable, if it came from one)
+// and says what to change.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using Environment = std::map<std::string, std::string>;
+
+// The environment of this process, as a map (the only place that reads `environ`).
+Environment process_environment();
+
+struct ServiceSettings {
+  int port = 0;               // 0 = any free port
+  std::string url;            // how other processes reach it; defaults to http://127.0.0.1:<port>
+  std::string db_connection;  // resolved: template applied, per-service override honoured
+};
+
+struct HttpClientSettings {
+  int connect_timeout_ms = 1000;
+  int request_timeout_ms = 5000;
+  int max_retries = 2;
+  int retry_backoff_ms = 50;
+  int pool_size_per_host = 32;
+  int breaker_failure_threshold = 5;
+  int breaker_open_s = 10;
+};
+
+struct HttpSettings {
+  std::string bind_address = "127.0.0.1";
+  int io_threads = 0;      // resolved: 0 in the file means one per core
+  int worker_threads = 0;  // resolved: 0 in the file means two per core
+  int max_queued_requests = 1024;
+  std::size_t max_header_bytes = 16384;
+  std::size_t max_body_bytes = 1048576;
+  int header_timeout_s = 10;
+  int body_timeout_s = 30;
+  int idle_timeout_s = 60;
+  int drain_timeout_s = 10;
+  HttpClientSettings client;
+};
+
+struct Config {
+  std::filesystem::path home;  // INTERCAB_HOME: holds config/, data/ and var/
+  std::string log_level = "info";
+  std::map<std::string, ServiceSettings> services;
+  HttpSettings http;
+  std::string db_connection_template;
+  std::string redis_url;
+  std::string events_url;
+  std::string jwt_secret;
+  std::string service_name;                // SERVICE_NAME: default target of `serve`
+  std::optional<int> single_service_port;  // SERVICE_PORT: used only when one service runs
+
+  // The effective configuration as YAML, secrets masked, for --print-config.
+  std::string describe() const;
+};
+
+struct LoadOptions {
+  Environment environment;
+  // An explicit --config file; otherwise $INTERCAB_HOME/config/intercab.yaml when it exists.
+  std::optional<std::filesystem::path> config_file;
+};
+
+// Defaults compiled into the binary, overlaid by the config file, overlaid by the environment.
+// Throws ConfigError on the first bad value.
+Config load(const LoadOptions& options);
+
+}  // namespace intercab::config

@@ -1,0 +1,134 @@
+#include "platform/config/config.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace intercab::config {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = std::filesystem::temp_directory_path() / ("intercab-config-" + std::to_string(::getpid()) + "-" +
+                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(home_ / "config");
+    env_["INTERCAB_HOME"] = home_.string();
+  }
+  void TearDown() override { std::filesystem::remove_all(home_); }
+
+  void write_file(const std::string& text) { std::ofstream(home_ / "config" / "intercab.yaml") << text; }
+  Config load_config() { return load({env_, std::nullopt}); }
+  std::string load_error() {
+    try {
+      load_config();
+    } catch (const ConfigError& error) {
+      return error.what();
+    }
+    ADD_FAILURE() << "expected a ConfigError";
+    return {};
+  }
+
+  std::filesystem::path home_;
+  Environment env_;
+};
+
+TEST_F(ConfigTest, BuiltInDefaultsDescribeTheWholeSystem) {
+  auto config = load_config();
+  EXPECT_EQ(config.home, home_);
+  EXPECT_EQ(config.services.size(), 10U);
+  EXPECT_EQ(config.services.at("gateway").port, 8000);
+  EXPECT_EQ(config.services.at("admin").port, 8009);
+  EXPECT_EQ(config.services.at("booking").db_connection, "sqlite://" + home_.string() + "/var/booking.db");
+  EXPECT_EQ(config.events_url, "mem://");
+  EXPECT_EQ(config.http.max_body_bytes, 1048576U);
+  EXPECT_GT(config.http.io_threads, 0);
+  EXPECT_GT(config.http.worker_threads, 0);
+  EXPECT_EQ(config.log_level, "info");
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesFileAndDefaults) {
+  write_file("log: {level: warn}\nservices: {user: {port: 9101}}\nhttp: {max_body_bytes: 2048}\n");
+  env_["LOG_LEVEL"] = "debug";
+  env_["BOOKING_PORT"] = "0";
+  env_["DB_CONNECTION"] = "postgresql://intercab@db/intercab_{service}";
+  env_["PAYMENT_DB_CONNECTION"] = "sqlite:///tmp/pay.db";
+  env_["EVENTS_URL"] = "nats://127.0.0.1:4222";
+  env_["SERVICE_NAME"] = "booking";
+  env_["SERVICE_PORT"] = "7002";
+  auto config = load_config();
+  EXPECT_EQ(config.log_level, "debug");
+  EXPECT_EQ(config.services.at("user").port, 9101);
+  EXPECT_EQ(config.services.at("booking").port, 0);
+  EXPECT_EQ(config.http.max_body_bytes, 2048U);
+  EXPECT_EQ(config.services.at("driver").db_connection, "postgresql://intercab@db/intercab_driver");
+  EXPECT_EQ(config.services.at("payment").db_connection, "sqlite:///tmp/pay.db");
+  EXPECT_EQ(config.events_url, "nats://127.0.0.1:4222");
+  EXPECT_EQ(config.service_name, "booking");
+  EXPECT_EQ(config.single_service_port, 7002);
+}
+
+TEST_F(ConfigTest, BadPortNamesVariableAndKey) {
+  env_["USER_PORT"] = "80a";
+  EXPECT_THAT(load_error(),
+              AllOf(HasSubstr("USER_PORT"), HasSubstr("services.user.port"), HasSubstr("not an integer")));
+  env_["USER_PORT"] = "70000";
+  EXPECT_THAT(load_error(), HasSubstr("between 0 and 65535"));
+}
+
+TEST_F(ConfigTest, KafkaIsRejectedWithPointerToNats) {
+  env_["KAFKA_BROKERS"] = "localhost:9092";
+  EXPECT_THAT(load_error(), AllOf(HasSubstr("not supported"), HasSubstr("EVENTS_URL=nats://")));
+}
+
+TEST_F(ConfigTest, UnknownKeyIsATypo) {
+  write_file("http:\n  max_body_byte: 10\n");
+  EXPECT_THAT(load_error(), AllOf(HasSubstr("unknown config key http.max_body_byte"), HasSubstr("intercab.yaml")));
+  write_file("services:\n  user: {prot: 1}\n");
+  EXPECT_THAT(load_error(), HasSubstr("services.user.prot"));
+}
+
+TEST_F(ConfigTest, BadValuesNameTheirKey) {
+  write_file("http: {idle_timeout_s: -1}\n");
+  EXPECT_THAT(load_error(), AllOf(HasSubstr("http.idle_timeout_s"), HasSubstr("between 1 and 3600")));
+  write_file("http: {client: {max_retries: many}}\n");
+  EXPECT_THAT(load_error(), HasSubstr("http.client.max_retries"));
+  write_file("log: {level: loud}\n");
+  EXPECT_THAT(load_error(), HasSubstr("log.level"));
+  write_file("http: [1, 2\n");
+  EXPECT_THAT(load_error(), HasSubstr("not valid YAML"));
+  write_file("- a\n- b\n");
+  EXPECT_THAT(load_error(), HasSubstr("top level must be a mapping"));
+}
+
+TEST_F(ConfigTest, BadEnvironmentValuesNameTheirVariable) {
+  env_["REDIS_URL"] = "memcached://x";
+  EXPECT_THAT(load_error(), AllOf(HasSubstr("REDIS_URL"), HasSubstr("redis://")));
+  env_.erase("REDIS_URL");
+  env_["JWT_SECRET"] = "short";
+  EXPECT_THAT(load_error(), AllOf(HasSubstr("JWT_SECRET"), HasSubstr("at least 32 bytes")));
+  env_.erase("JWT_SECRET");
+  env_["SERVICE_NAME"] = "bookings";
+  EXPECT_THAT(load_error(), HasSubstr("SERVICE_NAME='bookings'"));
+  env_.erase("SERVICE_NAME");
+  env_["LOG_LEVEL"] = "trace";
+  EXPECT_THAT(load_error(), HasSubstr("LOG_LEVEL"));
+}
+
+TEST_F(ConfigTest, DescribeMasksSecrets) {
+  env_["JWT_SECRET"] = std::string(40, 'k');
+  auto text = load_config().describe();
+  EXPECT_EQ(text.find(std::string(40, 'k')), std::string::npos);
+  EXPECT_THAT(text, HasSubstr("jwt_secret: \"********\""));
+  EXPECT_THAT(text, HasSubstr("booking:"));
+}
+
+TEST_F(ConfigTest, ExplicitMissingConfigFileIsAnError) { EXPECT_THROW(load({env_, home_ / "nope.yaml"}), ConfigError); }
+
+}  // namespace
+}  // namespace intercab::config

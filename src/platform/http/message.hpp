@@ -1,0 +1,62 @@
+// HTTP request and response as handlers see them: plain values, no Beast types.
+#pragma once
+
+#include <boost/json/fwd.hpp>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "platform/trace/trace.hpp"
+
+namespace intercab::http {
+
+// Header fields in arrival order; lookups ignore case (RFC 9110 §5.1).
+class Headers {
+ public:
+  void add(std::string name, std::string value) { fields_.emplace_back(std::move(name), std::move(value)); }
+  // Replaces every field of that name with one.
+  void set(std::string_view name, std::string value);
+  void remove(std::string_view name);
+  // The first field of that name, or empty.
+  std::string_view get(std::string_view name) const;
+  bool contains(std::string_view name) const;
+  std::size_t count(std::string_view name) const;
+  const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+bool iequals(std::string_view a, std::string_view b);
+
+struct Request {
+  std::string method;                              // upper case, as sent: "GET", "POST"
+  std::string target;                              // the request target as received: "/api/v1/bookings/b1?limit=5"
+  std::string path;                                // percent-decoded path: "/api/v1/bookings/b1"
+  std::map<std::string, std::string> query;        // percent-decoded query parameters
+  std::map<std::string, std::string> path_params;  // from the route template: {"id": "b1"}
+  Headers headers;
+  std::string body;
+  std::string route;          // the matched route template: "/api/v1/bookings/{id}"
+  std::string request_id;     // X-Request-Id, propagated or generated
+  trace::TraceContext trace;  // this request's span (child of the caller's traceparent, if any)
+  std::string remote_address;
+
+  std::string_view header(std::string_view name) const { return headers.get(name); }
+  // A path parameter declared by the route; asking for an undeclared one is a programming error.
+  const std::string& param(const std::string& name) const { return path_params.at(name); }
+};
+
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+
+  static Response json(const boost::json::value& body, int status = 200);
+  static Response text(std::string body, std::string content_type, int status = 200);
+  static Response empty(int status);
+};
+
+}  // namespace intercab::http

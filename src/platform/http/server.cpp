@@ -1,0 +1,548 @@
+// Beast HTTP/1.1 server: parsing with limits and timeouts, keep-alive, routing to worker
+// threads, request ids and trace context, graceful drain.
+#include "platform/http/server.hpp"
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/core/buffer_ref.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/value.hpp>
+#include <boost/url/parse.hpp>
+#include <limits>
+#include <random>
+#include <unordered_set>
+
+#include "platform/http/runtime_impl.hpp"
+#include "platform/log/log.hpp"
+#include "platform/trace/current.hpp"
+
+namespace intercab::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto kAwaitable = asio::as_tuple(asio::use_awaitable);
+
+// ---------------------------------------------------------------------------------------------
+// Runtime
+
+Runtime::Impl::Impl(int io_threads, int worker_threads)
+    : io(io_threads), work(io.get_executor()), workers(static_cast<std::size_t>(worker_threads)) {
+  io_runners.reserve(static_cast<std::size_t>(io_threads));
+  for (int i = 0; i < io_threads; ++i) io_runners.emplace_back([this] { io.run(); });
+}
+
+Runtime::Impl::~Impl() { stop(); }
+
+void Runtime::Impl::stop() {
+  std::call_once(stopped, [this] {
+    work.reset();
+    io.stop();
+    for (auto& runner : io_runners) runner.join();
+    workers.stop();
+    workers.join();
+  });
+}
+
+Runtime::Runtime(int io_threads, int worker_threads)
+    : impl_(std::make_unique<Impl>(std::max(1, io_threads), std::max(1, worker_threads))) {}
+Runtime::~Runtime() = default;
+void Runtime::stop() { impl_->stop(); }
+
+// ---------------------------------------------------------------------------------------------
+// Errors as responses
+
+Response problem_response(const errors::Problem& problem, const Request& request) {
+  auto response = Response::json(
+      errors::to_problem_json(problem, request.path.empty() ? request.target : request.path, request.request_id),
+      problem.status());
+  response.headers.set("Content-Type", std::string(errors::kProblemContentType));
+  for (const auto& [name, value] : problem.headers()) response.headers.set(name, value);
+  return response;
+}
+
+Response invoke_handler(const Handler& handler, Request& request) {
+  try {
+    return handler(request);
+  } catch (const errors::Problem& problem) {
+    return problem_response(problem, request);
+  } catch (const std::exception& error) {
+    log::error("unhandled exception in handler", {{"route", request.route}, {"exception", error.what()}});
+  } catch (...) {
+    log::error("unhandled non-standard exception in handler", {{"route", request.route}});
+  }
+  return problem_response(errors::Internal(), request);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+namespace {
+
+std::string generate_request_id() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  const std::uint64_t high = random();
+  const std::uint64_t low = random();
+  char text[37];
+  // UUID version 4 layout; the id only has to be unique, not secret.
+  std::snprintf(text, sizeof(text), "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(high >> 32),
+                static_cast<unsigned>((high >> 16) & 0xffff), static_cast<unsigned>(high & 0x0fff),
+                static_cast<unsigned>(0x8000 | ((low >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(low & 0xffffffffffffULL));
+  return text;
+}
+
+// A caller's X-Request-Id is kept when it is a sane token; anything else is replaced so that
+// logs and headers never carry hostile bytes.
+bool acceptable_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':' || c == '@' ||
+           c == '/' || c == '+' || c == '=';
+  });
+}
+
+bool has_control_characters(std::string_view text) {
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+// Fills path and query from the request target; throws BadRequest for targets we cannot serve.
+void parse_target(Request& request) {
+  auto parsed = boost::urls::parse_uri_reference(request.target);
+  if (!parsed || (parsed->has_scheme() && parsed->scheme_id() != boost::urls::scheme::http &&
+                  parsed->scheme_id() != boost::urls::scheme::https)) {
+    throw errors::BadRequest("the request target is not a valid origin-form or absolute URI");
+  }
+  request.path = parsed->path();
+  if (request.path.empty()) request.path = "/";
+  if (request.path.front() != '/' || has_control_characters(request.path)) {
+    throw errors::BadRequest("the request path must start with / and contain no control characters");
+  }
+  for (const auto& param : parsed->params()) {
+    if (has_control_characters(param.key) || has_control_characters(param.value)) {
+      throw errors::BadRequest("query parameter '" + param.key + "' contains control characters");
+    }
+    if (!request.query.emplace(param.key, param.value).second) {
+      throw errors::BadRequest("query parameter '" + param.key + "' appears more than once; send it once");
+    }
+  }
+}
+
+// True when the request line ends in a well-formed version other than 1.x ("HTTP/2.0"):
+// that deserves 505, while a garbled request line is a plain 400.
+bool names_other_http_version(std::string_view data) {
+  const auto line_end = data.find("\r\n");
+  if (line_end == std::string_view::npos || line_end < 9) return false;
+  const auto version = data.substr(line_end - 8, 8);
+  return data[line_end - 9] == ' ' && version.starts_with("HTTP/") &&
+         std::isdigit(static_cast<unsigned char>(version[5])) && version[6] == '.' &&
+         std::isdigit(static_cast<unsigned char>(version[7])) && version[5] != '1';
+}
+
+// Beast tolerates a few things in a request head that let a request be read two ways by two
+// parsers (the root of request smuggling). Rejected here, before Beast sees the head:
+// bare CR or LF, obs-fold and whitespace before a field line (RFC 9112 §2.2, §5.2).
+std::optional<std::string> strict_head_error(std::string_view head) {
+  std::size_t line_start = 0;
+  bool request_line = true;
+  while (line_start < head.size()) {
+    const auto line_end = head.find("\r\n", line_start);
+    const auto line = head.substr(line_start, line_end - line_start);
+    if (line.find('\r') != std::string_view::npos || line.find('\n') != std::string_view::npos) {
+      return "bare CR or LF in the request head; lines must end with CRLF";
+    }
+    if (!request_line && !line.empty() && (line.front() == ' ' || line.front() == '\t')) {
+      return "a header line starts with whitespace (obsolete line folding is not accepted)";
+    }
+    request_line = false;
+    line_start = line_end + 2;
+  }
+  return std::nullopt;
+}
+
+// We decode chunked and nothing else; any other framing is refused before the body is read,
+// because a body whose length two parsers could disagree on is how requests get smuggled.
+std::optional<errors::Problem> transfer_encoding_problem(const Headers& headers, unsigned version) {
+  if (!headers.contains("Transfer-Encoding")) return std::nullopt;
+  if (headers.contains("Content-Length")) {
+    return errors::BadRequest("send either Transfer-Encoding or Content-Length, not both");
+  }
+  if (version == 10) return errors::BadRequest("Transfer-Encoding is not allowed in HTTP/1.0 requests");
+  std::vector<std::string> codings;
+  for (const auto& [name, value] : headers.fields()) {
+    if (!iequals(name, "Transfer-Encoding")) continue;
+    std::size_t start = 0;
+    while (start <= value.size()) {
+      auto end = value.find(',', start);
+      if (end == std::string::npos) end = value.size();
+      auto token = value.substr(start, end - start);
+      token.erase(0, token.find_first_not_of(" \t"));
+      token.erase(token.find_last_not_of(" \t") + 1);
+      codings.push_back(token);
+      start = end + 1;
+    }
+  }
+  if (codings.empty() || !iequals(codings.back(), "chunked")) {
+    return errors::BadRequest("Transfer-Encoding must end with chunked, or the body length is unknown");
+  }
+  if (codings.size() > 1) {
+    return errors::Problem(501, "/problems/transfer-coding", "Transfer coding not implemented",
+                           "only Transfer-Encoding: chunked is supported");
+  }
+  return std::nullopt;
+}
+
+// Tracks one connection so that a drain can close it while it waits for a next request.
+struct Connection {
+  beast::tcp_stream* stream = nullptr;
+  bool idle = false;  // waiting for the next request head; touched on the connection's strand only
+  bool alive = true;
+};
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  Impl(Runtime& runtime_ref, Router router_value, ServerLimits limits_value, Interceptor interceptor_value)
+      : runtime(runtime_ref.impl()),
+        router(std::move(router_value)),
+        limits(limits_value),
+        interceptor(std::move(interceptor_value)) {}
+
+  using RequestParser = bhttp::request_parser<bhttp::string_body>;
+  struct HeadOutcome {
+    bool closed = false;                       // nothing (more) to answer: close quietly
+    std::optional<errors::Problem> rejection;  // answer this and close
+  };
+  // Reads one request head (up to the empty line) and hands it to `parser`.
+  asio::awaitable<HeadOutcome> read_head(beast::tcp_stream& stream, beast::flat_buffer& buffer, RequestParser& parser);
+
+  asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
+  asio::awaitable<void> serve_connection(tcp::socket socket);
+  asio::awaitable<Response> dispatch(Request& request, const RouteMatch& match);
+  void close_idle_connections();
+
+  Runtime::Impl& runtime;
+  const Router router;
+  const ServerLimits limits;
+  const Interceptor interceptor;
+
+  std::mutex mutex;  // guards acceptors and connections
+  std::vector<std::shared_ptr<tcp::acceptor>> acceptors;
+  std::unordered_set<std::shared_ptr<Connection>> connections;
+  std::atomic<bool> draining{false};
+  std::atomic<int> in_flight{0};    // requests whose head was read and whose response is not yet written
+  std::atomic<int> queued_jobs{0};  // handler jobs queued or running on the worker pool
+};
+
+namespace {
+
+bhttp::response<bhttp::string_body> to_beast(const Response& response, unsigned version, bool keep_alive,
+                                             bool head_request) {
+  bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(response.status), version};
+  for (const auto& [name, value] : response.headers.fields()) out.insert(name, value);
+  out.keep_alive(keep_alive);
+  out.body() = response.body;
+  out.prepare_payload();
+  if (head_request) out.body().clear();  // Content-Length stays that of the GET response
+  return out;
+}
+
+// A response to a request we could not (fully) parse; the connection is closed afterwards.
+Response transport_error(const errors::Problem& problem, Request& request) {
+  if (request.request_id.empty()) request.request_id = generate_request_id();
+  auto response = problem_response(problem, request);
+  response.headers.set("X-Request-Id", request.request_id);
+  return response;
+}
+
+}  // namespace
+
+asio::awaitable<Response> Server::Impl::dispatch(Request& request, const RouteMatch& match) {
+  Handler handler;
+  if (match.status == MatchStatus::kFound) {
+    request.route = match.route->pattern;
+    request.path_params = match.params;
+    handler = match.route->handler;
+  } else if (match.status == MatchStatus::kMethodNotAllowed) {
+    request.route = "(method not allowed)";
+    handler = [allowed = match.allowed_methods](Request& r) -> Response {
+      throw errors::MethodNotAllowed(r.method, allowed);
+    };
+  } else {
+    request.route = "(unmatched)";
+    handler = [](Request& r) -> Response { throw errors::NotFound("no resource at " + r.path); };
+  }
+  auto run = [this, &handler, &request]() -> Response {
+    log::ScopedLogContext context({{}, request.request_id, request.trace.trace_id_hex(), request.trace.span_id_hex()});
+    trace::ScopedTrace scoped_trace(request.trace);  // outgoing calls continue this trace
+    auto mapped = [&handler](Request& r) { return invoke_handler(handler, r); };
+    return interceptor ? interceptor(request, mapped) : mapped(request);
+  };
+  if (queued_jobs.fetch_add(1) >= limits.max_queued_requests) {
+    queued_jobs.fetch_sub(1);
+    co_return problem_response(errors::Unavailable("the server is at capacity; retry shortly", 1), request);
+  }
+  auto response = co_await asio::co_spawn(
+      runtime.workers.get_executor(), [&run]() -> asio::awaitable<Response> { co_return run(); }, asio::use_awaitable);
+  queued_jobs.fetch_sub(1);
+  co_return response;
+}
+
+asio::awaitable<Server::Impl::HeadOutcome> Server::Impl::read_head(beast::tcp_stream& stream,
+                                                                   beast::flat_buffer& buffer, RequestParser& parser) {
+  HeadOutcome outcome;
+  for (int empty_lines = 0;; ++empty_lines) {
+    auto [error, head_size] = co_await asio::async_read_until(stream, beast::ref(buffer), "\r\n\r\n", kAwaitable);
+    if (error == asio::error::not_found) {
+      outcome.rejection = errors::Problem(
+          431, "/problems/header-too-large", "Request header fields too large",
+          "the request line and headers must not exceed " + std::to_string(limits.max_header_bytes) + " bytes");
+      co_return outcome;
+    }
+    if (error) {
+      if (buffer.size() == 0 || error == asio::error::operation_aborted || error == beast::error::timeout) {
+        outcome.closed = true;
+      } else {
+        outcome.rejection = errors::BadRequest("incomplete request head: the connection ended before the empty line");
+      }
+      co_return outcome;
+    }
+    const std::string_view head(static_cast<const char*>(buffer.data().data()), head_size);
+    if (head.starts_with("\r\n") && empty_lines < 4) {  // RFC 9112 §2.2: ignore empty lines before a request
+      buffer.consume(2);
+      continue;
+    }
+    if (auto syntax_error = strict_head_error(head)) {
+      outcome.rejection = errors::BadRequest(*syntax_error);
+      co_return outcome;
+    }
+    beast::error_code parse_error;
+    const auto used = parser.put(asio::buffer(head.data(), head.size()), parse_error);
+    if (parse_error == bhttp::error::header_limit) {
+      outcome.rejection = errors::Problem(
+          431, "/problems/header-too-large", "Request header fields too large",
+          "the request line and headers must not exceed " + std::to_string(limits.max_header_bytes) + " bytes");
+    } else if (parse_error == bhttp::error::bad_version && names_other_http_version(head)) {
+      outcome.rejection =
+          errors::Problem(505, "/problems/http-version", "HTTP version not supported", "send HTTP/1.1 (or HTTP/1.0)");
+    } else if (parse_error || !parser.is_header_done()) {
+      outcome.rejection = errors::BadRequest("malformed HTTP request: " +
+                                             (parse_error ? parse_error.message() : std::string("incomplete head")));
+    } else {
+      buffer.consume(used);
+    }
+    co_return outcome;
+  }
+}
+
+asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
+  auto self = shared_from_this();
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer(std::max<std::size_t>(limits.max_header_bytes, 16384));  // bounds read_until
+  auto connection = std::make_shared<Connection>();
+  connection->stream = &stream;
+  {
+    std::lock_guard lock(mutex);
+    connections.insert(connection);
+  }
+  std::string remote;
+  {
+    beast::error_code ec;
+    auto endpoint = stream.socket().remote_endpoint(ec);
+    if (!ec) remote = endpoint.address().to_string();
+  }
+
+  bool first_request = true;
+  while (!draining.load()) {
+    RequestParser parser;
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limits.max_header_bytes, UINT32_MAX)));
+    // The route decides the body limit once the head is read; Beast would otherwise reject a
+    // declared Content-Length against this default before we know the route.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    stream.expires_after(first_request ? limits.header_timeout : limits.idle_timeout);
+    first_request = false;
+
+    connection->idle = true;
+    auto head_outcome = co_await read_head(stream, buffer, parser);
+    connection->idle = false;
+    if (head_outcome.closed) break;  // the client went away, idled out, or we are draining: close quietly
+
+    Request request;
+    request.remote_address = remote;
+    std::optional<Response> early;  // set when the request cannot reach a handler
+    if (head_outcome.rejection) early = transport_error(*head_outcome.rejection, request);
+
+    in_flight.fetch_add(1);
+    bool keep_alive = false;
+    unsigned version = 11;
+    bool head_request = false;
+    RouteMatch match;
+    if (!early) {
+      auto& head = parser.get();
+      version = head.version();
+      request.method = std::string(head.method_string());
+      request.target = std::string(head.target());
+      head_request = head.method() == bhttp::verb::head;
+      for (const auto& field : head) request.headers.add(std::string(field.name_string()), std::string(field.value()));
+
+      if (version != 10 && version != 11) {
+        early = transport_error(
+            errors::Problem(505, "/problems/http-version", "HTTP version not supported", "send HTTP/1.1 (or HTTP/1.0)"),
+            request);
+      } else if (head.method() == bhttp::verb::unknown) {
+        early = transport_error(errors::Problem(501, "/problems/method-not-implemented", "Method not implemented",
+                                                "method '" + request.method + "' is not supported by this server"),
+                                request);
+      } else if ((version == 11 && request.headers.count("Host") != 1) || request.headers.count("Host") > 1) {
+        early = transport_error(errors::BadRequest("an HTTP/1.1 request must carry exactly one Host header"), request);
+      } else if (auto framing = transfer_encoding_problem(request.headers, version)) {
+        early = transport_error(*framing, request);
+      } else {
+        try {
+          parse_target(request);
+        } catch (const errors::Problem& problem) {
+          early = transport_error(problem, request);
+        }
+      }
+    }
+
+    if (!early) {
+      auto id = request.headers.get("X-Request-Id");
+      request.request_id = acceptable_request_id(id) ? std::string(id) : generate_request_id();
+      auto parent = trace::parse_traceparent(request.headers.get("traceparent"), request.headers.get("tracestate"));
+      request.trace = parent ? trace::child_of(*parent) : trace::new_root();
+
+      match = router.match(request.method, request.path);
+      const auto body_limit = (match.status == MatchStatus::kFound && match.route->options.max_body_bytes)
+                                  ? *match.route->options.max_body_bytes
+                                  : limits.max_body_bytes;
+      parser.body_limit(body_limit);
+      const auto declared = parser.content_length();
+      if (declared && *declared > body_limit) {
+        early = transport_error(errors::PayloadTooLarge(body_limit), request);
+      } else if (!parser.is_done()) {
+        if (iequals(request.headers.get("Expect"), "100-continue") && version == 11) {
+          bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
+          stream.expires_after(limits.body_timeout);
+          co_await bhttp::async_write(stream, go_on, kAwaitable);
+        }
+        stream.expires_after(limits.body_timeout);
+        auto [body_error, body_bytes] = co_await bhttp::async_read(stream, buffer, parser, kAwaitable);
+        if (body_error == bhttp::error::body_limit) {
+          early = transport_error(errors::PayloadTooLarge(body_limit), request);
+        } else if (body_error) {
+          in_flight.fetch_sub(1);
+          break;  // timed out, reset or truncated mid-body: nothing sensible to answer
+        }
+      }
+    }
+
+    Response response;
+    if (early) {
+      response = std::move(*early);
+      keep_alive = false;  // after a framing error the rest of the stream cannot be trusted
+    } else {
+      request.body = std::move(parser.get().body());
+      keep_alive = parser.get().keep_alive();
+      response = co_await dispatch(request, match);
+      response.headers.set("X-Request-Id", request.request_id);
+    }
+    if (draining.load()) keep_alive = false;
+
+    auto out = to_beast(response, version == 10 ? 10 : 11, keep_alive, head_request);
+    stream.expires_after(limits.body_timeout);
+    auto [write_error, written] = co_await bhttp::async_write(stream, out, kAwaitable);
+    in_flight.fetch_sub(1);
+    if (write_error || !keep_alive) break;
+  }
+
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  connection->alive = false;
+  std::lock_guard lock(mutex);
+  connections.erase(connection);
+}
+
+asio::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
+  auto self = shared_from_this();
+  while (!draining.load()) {
+    auto [error, socket] = co_await acceptor->async_accept(asio::make_strand(runtime.io), kAwaitable);
+    if (error == asio::error::operation_aborted || draining.load()) break;
+    if (error) {
+      // Out of descriptors or a transient network error: back off instead of spinning.
+      log::warn("accept failed", {{"error", error.message()}});
+      asio::steady_timer pause(acceptor->get_executor(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(kAwaitable);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true));
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, serve_connection(std::move(socket)), asio::detached);
+  }
+}
+
+void Server::Impl::close_idle_connections() {
+  std::lock_guard lock(mutex);
+  for (const auto& acceptor : acceptors) {
+    asio::post(acceptor->get_executor(), [acceptor] {
+      beast::error_code ignored;
+      acceptor->close(ignored);
+    });
+  }
+  for (const auto& connection : connections) {
+    asio::post(connection->stream->get_executor(), [connection] {
+      if (connection->alive && connection->idle) connection->stream->cancel();
+    });
+  }
+}
+
+Server::Server(Runtime& runtime, Router router, ServerLimits limits, Interceptor interceptor)
+    : impl_(std::make_shared<Impl>(runtime, std::move(router), limits, std::move(interceptor))) {}
+
+Server::~Server() { start_drain(); }
+
+std::uint16_t Server::listen(const std::string& address, std::uint16_t port) {
+  auto acceptor = std::make_shared<tcp::acceptor>(asio::make_strand(impl_->runtime.io));
+  tcp::endpoint endpoint(asio::ip::make_address(address), port);
+  acceptor->open(endpoint.protocol());
+  acceptor->set_option(asio::socket_base::reuse_address(true));
+  acceptor->bind(endpoint);
+  acceptor->listen(asio::socket_base::max_listen_connections);
+  const auto bound = acceptor->local_endpoint().port();
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->acceptors.push_back(acceptor);
+  }
+  asio::co_spawn(acceptor->get_executor(), impl_->accept_loop(acceptor), asio::detached);
+  return bound;
+}
+
+void Server::start_drain() {
+  if (impl_->draining.exchange(true)) return;
+  impl_->close_idle_connections();
+}
+
+bool Server::wait_idle(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (impl_->in_flight.load() > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+int Server::requests_in_flight() const { return impl_->in_flight.load(); }
+
+}  // namespace intercab::http

@@ -1,0 +1,59 @@
+// Test support: start the intercab binary as a child process and stop it by its pid.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace intercab::testing {
+
+// Environment for children: names set here replace or add to the test's own environment.
+using EnvOverrides = std::map<std::string, std::string>;
+
+class ChildProcess {
+ public:
+  // Starts `program` with `args`; stdout and stderr go to `log_file`.
+  ChildProcess(const std::string& program, const std::vector<std::string>& args, const EnvOverrides& env,
+               const std::filesystem::path& log_file);
+  ~ChildProcess();  // kills the child if it still runs
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  void signal(int signal_number) const;
+  // The exit status (or 128+signal), or nullopt if it did not exit in time.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  bool running();
+  pid_t pid() const { return pid_; }
+  std::string log() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> exit_status_;
+  std::filesystem::path log_file_;
+};
+
+// A fresh empty directory under the system temp dir, removed by the destructor.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The value of a variable set by ctest (intercab_test), failing the test if absent.
+std::string required_env(const char* name);
+
+// Runs a shell command, returning its exit status and combined output.
+int run_command(const std::string& command, std::string* output);
+
+}  // namespace intercab::testing
