@@ -22,16 +22,12 @@
 #include <random>
 #include <unordered_set>
 
-#include "platform/http/runtime_impl.hpp"
+#include "platform/http/server_impl.hpp"
 #include "platform/log/log.hpp"
 #include "platform/trace/current.hpp"
 
 namespace intercab::http {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
-using tcp = asio::ip::tcp;
 constexpr auto kAwaitable = asio::as_tuple(asio::use_awaitable);
 
 // ---------------------------------------------------------------------------------------------
@@ -59,6 +55,17 @@ Runtime::Runtime(int io_threads, int worker_threads)
     : impl_(std::make_unique<Impl>(std::max(1, io_threads), std::max(1, worker_threads))) {}
 Runtime::~Runtime() = default;
 void Runtime::stop() { impl_->stop(); }
+
+bhttp::response<bhttp::string_body> detail::to_beast(const Response& response, unsigned version, bool keep_alive,
+                                                     bool head_request) {
+  bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(response.status), version};
+  for (const auto& [name, value] : response.headers.fields()) out.insert(name, value);
+  out.keep_alive(keep_alive);
+  out.body() = response.body;
+  out.prepare_payload();
+  if (head_request) out.body().clear();  // Content-Length stays that of the GET response
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Errors as responses
@@ -204,60 +211,9 @@ std::optional<errors::Problem> transfer_encoding_problem(const Headers& headers,
   return std::nullopt;
 }
 
-// Tracks one connection so that a drain can close it while it waits for a next request.
-struct Connection {
-  beast::tcp_stream* stream = nullptr;
-  bool idle = false;  // waiting for the next request head; touched on the connection's strand only
-  bool alive = true;
-};
-
 }  // namespace
 
-struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
-  Impl(Runtime& runtime_ref, Router router_value, ServerLimits limits_value, Interceptor interceptor_value)
-      : runtime(runtime_ref.impl()),
-        router(std::move(router_value)),
-        limits(limits_value),
-        interceptor(std::move(interceptor_value)) {}
-
-  using RequestParser = bhttp::request_parser<bhttp::string_body>;
-  struct HeadOutcome {
-    bool closed = false;                       // nothing (more) to answer: close quietly
-    std::optional<errors::Problem> rejection;  // answer this and close
-  };
-  // Reads one request head (up to the empty line) and hands it to `parser`.
-  asio::awaitable<HeadOutcome> read_head(beast::tcp_stream& stream, beast::flat_buffer& buffer, RequestParser& parser);
-
-  asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
-  asio::awaitable<void> serve_connection(tcp::socket socket);
-  asio::awaitable<Response> dispatch(Request& request, const RouteMatch& match);
-  void close_idle_connections();
-
-  Runtime::Impl& runtime;
-  const Router router;
-  const ServerLimits limits;
-  const Interceptor interceptor;
-
-  std::mutex mutex;  // guards acceptors and connections
-  std::vector<std::shared_ptr<tcp::acceptor>> acceptors;
-  std::unordered_set<std::shared_ptr<Connection>> connections;
-  std::atomic<bool> draining{false};
-  std::atomic<int> in_flight{0};    // requests whose head was read and whose response is not yet written
-  std::atomic<int> queued_jobs{0};  // handler jobs queued or running on the worker pool
-};
-
 namespace {
-
-bhttp::response<bhttp::string_body> to_beast(const Response& response, unsigned version, bool keep_alive,
-                                             bool head_request) {
-  bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(response.status), version};
-  for (const auto& [name, value] : response.headers.fields()) out.insert(name, value);
-  out.keep_alive(keep_alive);
-  out.body() = response.body;
-  out.prepare_payload();
-  if (head_request) out.body().clear();  // Content-Length stays that of the GET response
-  return out;
-}
 
 // A response to a request we could not (fully) parse; the connection is closed afterwards.
 Response transport_error(const errors::Problem& problem, Request& request) {
@@ -351,7 +307,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
   auto self = shared_from_this();
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer(std::max<std::size_t>(limits.max_header_bytes, 16384));  // bounds read_until
-  auto connection = std::make_shared<Connection>();
+  auto connection = std::make_shared<detail::Connection>();
   connection->stream = &stream;
   {
     std::lock_guard lock(mutex);
@@ -425,6 +381,12 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
       request.trace = parent ? trace::child_of(*parent) : trace::new_root();
 
       match = router.match(request.method, request.path);
+      if (match.status == MatchStatus::kNotFound && forwarder) {
+        const bool reusable = co_await forward(stream, buffer, parser, request, head_request);
+        in_flight.fetch_sub(1);
+        if (!reusable || draining.load()) break;
+        continue;
+      }
       const auto body_limit = (match.status == MatchStatus::kFound && match.route->options.max_body_bytes)
                                   ? *match.route->options.max_body_bytes
                                   : limits.max_body_bytes;
@@ -461,7 +423,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
     }
     if (draining.load()) keep_alive = false;
 
-    auto out = to_beast(response, version == 10 ? 10 : 11, keep_alive, head_request);
+    auto out = detail::to_beast(response, version == 10 ? 10 : 11, keep_alive, head_request);
     stream.expires_after(limits.body_timeout);
     auto [write_error, written] = co_await bhttp::async_write(stream, out, kAwaitable);
     in_flight.fetch_sub(1);
@@ -528,6 +490,8 @@ std::uint16_t Server::listen(const std::string& address, std::uint16_t port) {
   asio::co_spawn(acceptor->get_executor(), impl_->accept_loop(acceptor), asio::detached);
   return bound;
 }
+
+void Server::set_forwarder(Forwarder forwarder) { impl_->forwarder = std::move(forwarder); }
 
 void Server::start_drain() {
   if (impl_->draining.exchange(true)) return;

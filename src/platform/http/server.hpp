@@ -9,6 +9,7 @@
 #include <string>
 
 #include "platform/errors/errors.hpp"
+#include "platform/http/forward.hpp"
 #include "platform/http/router.hpp"
 
 namespace intercab::http {
@@ -51,6 +52,10 @@ class Server {
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
+
+  // Requests that no route matches go to `forwarder` (a gateway) instead of a 404.
+  // Set before listen().
+  void set_forwarder(Forwarder forwarder);
 
   // Binds and starts accepting; port 0 picks a free port. Returns the bound port.
   std::uint16_t listen(const std::string& address, std::uint16_t port);

@@ -1,0 +1,448 @@
+// The forwarding engine behind Server::set_forwarder: streams a request body to an upstream and
+// the response back through fixed-size buffers (memory stays flat for any body size), with
+// deadlines, passive-health reports, retries on another instance and idle upstream connections
+// kept for reuse.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <limits>
+#include <map>
+
+#include "platform/http/server_impl.hpp"
+
+namespace intercab::http {
+
+namespace {
+
+constexpr auto kAwaitable = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kRelayChunkBytes = 64 * 1024;
+constexpr std::size_t kMaxIdlePerUpstream = 256;
+constexpr auto kMaxIdleAge = std::chrono::seconds(30);
+
+using Clock = std::chrono::steady_clock;
+
+// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus Expect: the gateway
+// answers 100-continue itself before it streams the body.
+bool is_hop_by_hop(std::string_view name) {
+  for (std::string_view hop :
+       {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade", "expect", "content-length"}) {
+    if (iequals(name, hop)) return true;
+  }
+  return false;
+}
+
+// Names listed in a Connection header are hop-by-hop too.
+bool named_in_connection(std::string_view connection_value, std::string_view name) {
+  std::size_t start = 0;
+  while (start <= connection_value.size()) {
+    auto end = connection_value.find(',', start);
+    if (end == std::string_view::npos) end = connection_value.size();
+    auto token = connection_value.substr(start, end - start);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    if (iequals(token, name)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+bool is_gateway_error(int status) { return status == 502 || status == 503 || status == 504; }
+
+}  // namespace
+
+// Idle keep-alive connections to upstreams, shared by every client connection of a server.
+// Sockets are kept as bare descriptors so that each client connection can adopt one on its own
+// strand: a socket's executor is fixed at creation, and sharing one across strands would race.
+class UpstreamSockets {
+ public:
+  ~UpstreamSockets() {
+    for (auto& [key, idle] : idle_) {
+      for (auto& entry : idle) ::close(entry.fd);
+    }
+  }
+
+  std::optional<tcp::socket> take(const std::string& key, const asio::any_io_executor& executor) {
+    while (true) {
+      Idle entry;
+      {
+        std::lock_guard lock(mutex_);
+        auto& idle = idle_[key];
+        if (idle.empty()) return std::nullopt;
+        entry = idle.back();
+        idle.pop_back();
+      }
+      if (Clock::now() - entry.since > kMaxIdleAge || !still_open(entry.fd)) {
+        ::close(entry.fd);
+        continue;
+      }
+      tcp::socket socket(executor);
+      beast::error_code error;
+      socket.assign(entry.protocol, entry.fd, error);
+      if (error) {
+        ::close(entry.fd);
+        continue;
+      }
+      return socket;
+    }
+  }
+
+  void give(const std::string& key, tcp::socket socket) {
+    beast::error_code error;
+    const auto protocol = socket.local_endpoint(error).protocol();
+    if (error) return;
+    const int fd = socket.release(error);
+    if (error) return;
+    std::lock_guard lock(mutex_);
+    auto& idle = idle_[key];
+    if (idle.size() >= kMaxIdlePerUpstream) {
+      ::close(fd);
+      return;
+    }
+    idle.push_back({fd, protocol, Clock::now()});
+  }
+
+ private:
+  struct Idle {
+    int fd = -1;
+    tcp protocol = tcp::v4();
+    Clock::time_point since;
+  };
+
+  // An idle upstream connection that the peer closed (or that has stray bytes) is useless.
+  static bool still_open(int fd) {
+    char byte = 0;
+    const auto n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+
+  std::mutex mutex_;
+  std::map<std::string, std::vector<Idle>> idle_;
+};
+
+namespace {
+
+struct ExchangeError {
+  int status = 502;
+  std::string reason;
+};
+
+// One attempt's progress, so that the caller knows what may still be retried.
+struct Attempt {
+  bool response_started = false;  // bytes went to the client: no retry, no error response
+  bool body_consumed = false;     // the client's body was (partly) read: no retry
+  bool upstream_reusable = false;
+};
+
+Response gateway_error(const ExchangeError& error, const Request& request, const ForwardPlan& plan) {
+  errors::Problem problem =
+      error.status == 504 ? errors::Problem(504, "/problems/upstream-timeout", "Upstream timed out", error.reason)
+      : error.status == 503
+          ? errors::Problem(503, "/problems/upstream-unavailable", "No upstream available", error.reason)
+          : errors::Problem(502, "/problems/bad-gateway", "Bad gateway", error.reason);
+  auto response = problem_response(problem, request);
+  response.headers.set("X-Request-Id", request.request_id);
+  for (const auto& [name, value] : plan.response_headers.fields()) response.headers.set(name, value);
+  return response;
+}
+
+}  // namespace
+
+asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::flat_buffer& buffer,
+                                            RequestParser& parser, Request& request, bool head_request) {
+  const auto started = Clock::now();
+  ForwardPlan plan = forwarder(request);
+  ForwardOutcome outcome;
+  const bool client_keep_alive = parser.get().keep_alive() && !draining.load();
+  const unsigned client_version = parser.get().version() == 10 ? 10U : 11U;
+
+  auto send_whole = [&](Response response, bool keep_alive) -> asio::awaitable<bool> {
+    response.headers.set("X-Request-Id", request.request_id);
+    outcome.status = response.status;
+    auto out = detail::to_beast(response, client_version, keep_alive, head_request);
+    client.expires_after(limits.body_timeout);
+    auto [error, written] = co_await bhttp::async_write(client, out, kAwaitable);
+    outcome.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    if (plan.complete) plan.complete(request, outcome);
+    co_return !error && keep_alive;
+  };
+
+  if (plan.respond) {
+    for (const auto& [name, value] : plan.response_headers.fields()) plan.respond->headers.set(name, value);
+    // An unread request body would be taken for the next request: close instead.
+    co_return co_await send_whole(std::move(*plan.respond), client_keep_alive && parser.is_done());
+  }
+
+  const auto declared_length = parser.content_length();
+  if (plan.max_body_bytes && declared_length && *declared_length > *plan.max_body_bytes) {
+    co_return co_await send_whole(problem_response(errors::PayloadTooLarge(*plan.max_body_bytes), request), false);
+  }
+  const bool has_body = !parser.is_done();
+  if (has_body && iequals(request.headers.get("Expect"), "100-continue")) {
+    bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
+    client.expires_after(limits.body_timeout);
+    co_await bhttp::async_write(client, go_on, kAwaitable);
+  }
+  if (!upstream_sockets) {
+    std::lock_guard lock(mutex);
+    if (!upstream_sockets) upstream_sockets = std::make_shared<UpstreamSockets>();
+  }
+  auto sockets = upstream_sockets;
+  const auto executor = co_await asio::this_coro::executor;
+  const auto deadline = started + plan.timeout;
+
+  // The request as sent upstream: transformed headers, our own framing.
+  bhttp::request<bhttp::buffer_body> upstream_request;
+  upstream_request.method_string(request.method);
+  upstream_request.target(plan.target);
+  upstream_request.version(11);
+  for (const auto& [name, value] : plan.upstream_headers.fields()) {
+    if (!is_hop_by_hop(name)) upstream_request.insert(name, value);
+  }
+  if (has_body) {
+    if (declared_length) {
+      upstream_request.content_length(*declared_length);
+    } else {
+      upstream_request.chunked(true);
+    }
+  }
+  upstream_request.keep_alive(true);
+
+  // Converting the parser keeps the head and lets the body flow through a fixed buffer.
+  bhttp::request_parser<bhttp::buffer_body> body_parser{std::move(parser)};
+  body_parser.body_limit(plan.max_body_bytes ? *plan.max_body_bytes : std::numeric_limits<std::uint64_t>::max());
+  std::vector<char> relay_buffer(kRelayChunkBytes);
+
+  std::vector<std::size_t> tried;
+  std::optional<ExchangeError> last_error;
+  const bool retryable = plan.idempotent && !has_body;
+  for (int attempt_number = 1; attempt_number <= std::max(1, plan.max_attempts); ++attempt_number) {
+    auto choice = plan.pick ? plan.pick(tried) : std::nullopt;
+    if (!choice) {
+      if (!last_error)
+        last_error = ExchangeError{503, "no healthy instance of " + plan.upstream_name + " is available"};
+      break;
+    }
+    tried.push_back(choice->instance);
+    outcome.attempts = attempt_number;
+    outcome.upstream = choice->host + ":" + std::to_string(choice->port);
+    Attempt attempt;
+
+    // Set the timer for the next upstream operation: the remaining budget, or the idle time.
+    auto arm = [&](beast::tcp_stream& stream) {
+      if (plan.streaming) {
+        stream.expires_after(plan.idle_timeout);
+      } else {
+        stream.expires_at(deadline);
+      }
+    };
+    auto timed_out = [&](const beast::error_code& error) {
+      return error == beast::error::timeout || (!plan.streaming && Clock::now() >= deadline);
+    };
+
+    std::optional<beast::tcp_stream> upstream;
+    bool reused = false;
+    if (auto idle = sockets->take(outcome.upstream, executor)) {
+      upstream.emplace(std::move(*idle));
+      reused = true;
+    } else {
+      tcp::resolver resolver(executor);
+      auto [resolve_error, endpoints] =
+          co_await resolver.async_resolve(choice->host, std::to_string(choice->port), kAwaitable);
+      if (resolve_error) {
+        if (plan.report) plan.report(choice->instance, false);
+        last_error = ExchangeError{502, "cannot resolve " + plan.upstream_name + " at " + outcome.upstream};
+        if (retryable) continue;
+        break;
+      }
+      upstream.emplace(executor);
+      upstream->expires_after(std::min<Clock::duration>(plan.connect_timeout, deadline - Clock::now()));
+      auto [connect_error, endpoint] = co_await upstream->async_connect(endpoints, kAwaitable);
+      if (connect_error) {
+        if (plan.report) plan.report(choice->instance, false);
+        last_error = connect_error == beast::error::timeout
+                         ? ExchangeError{504, plan.upstream_name + " at " + outcome.upstream +
+                                                  " did not accept a connection in time"}
+                         : ExchangeError{502, plan.upstream_name + " at " + outcome.upstream +
+                                                  " refused the connection (" + connect_error.message() + ")"};
+        if (retryable) continue;
+        break;
+      }
+      upstream->socket().set_option(tcp::no_delay(true));
+    }
+
+    // Request head, then the body piece by piece as it arrives from the client.
+    bhttp::request_serializer<bhttp::buffer_body> request_writer{upstream_request};
+    arm(*upstream);
+    auto [head_error, head_bytes] = co_await bhttp::async_write_header(*upstream, request_writer, kAwaitable);
+    if (head_error && reused) {
+      // The idle connection died between our check and the write: nothing was sent, try afresh.
+      --attempt_number;
+      tried.pop_back();
+      continue;
+    }
+    beast::error_code relay_error;
+    bool client_failed = false;
+    if (!head_error) {
+      if (!has_body) {
+        upstream_request.body().data = nullptr;
+        upstream_request.body().size = 0;
+        upstream_request.body().more = false;
+        arm(*upstream);
+        auto [error, n] = co_await bhttp::async_write(*upstream, request_writer, kAwaitable);
+        relay_error = error;
+      }
+      while (has_body && !body_parser.is_done() && !relay_error) {
+        attempt.body_consumed = true;
+        body_parser.get().body().data = relay_buffer.data();
+        body_parser.get().body().size = relay_buffer.size();
+        client.expires_after(plan.streaming ? plan.idle_timeout : limits.body_timeout);
+        auto [read_error, read_bytes] = co_await bhttp::async_read(client, buffer, body_parser, kAwaitable);
+        if (read_error && read_error != bhttp::error::need_buffer) {
+          client_failed = true;
+          if (read_error == bhttp::error::body_limit) {
+            last_error = ExchangeError{413, ""};
+          }
+          break;
+        }
+        upstream_request.body().data = relay_buffer.data();
+        upstream_request.body().size = relay_buffer.size() - body_parser.get().body().size;
+        upstream_request.body().more = !body_parser.is_done();
+        arm(*upstream);
+        auto [write_error, written] = co_await bhttp::async_write(*upstream, request_writer, kAwaitable);
+        if (write_error && write_error != bhttp::error::need_buffer) relay_error = write_error;
+      }
+    } else {
+      relay_error = head_error;
+    }
+    if (client_failed) {
+      // The client sent a broken or oversized body, or vanished: the upstream exchange is void.
+      if (last_error && last_error->status == 413) {
+        co_return co_await send_whole(problem_response(errors::PayloadTooLarge(*plan.max_body_bytes), request), false);
+      }
+      outcome.error = "the client stopped sending the request body";
+      outcome.status = 499;
+      outcome.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      if (plan.complete) plan.complete(request, outcome);
+      co_return false;
+    }
+
+    // Response head from the upstream.
+    beast::flat_buffer upstream_buffer;
+    bhttp::response_parser<bhttp::buffer_body> response_parser;
+    response_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (head_request) response_parser.skip(true);
+    if (!relay_error) {
+      arm(*upstream);
+      auto [read_error, read_bytes] =
+          co_await bhttp::async_read_header(*upstream, upstream_buffer, response_parser, kAwaitable);
+      relay_error = read_error;
+    }
+    if (relay_error) {
+      if (plan.report) plan.report(choice->instance, false);
+      last_error = timed_out(relay_error)
+                       ? ExchangeError{504, plan.upstream_name + " at " + outcome.upstream + " did not answer within " +
+                                                std::to_string(plan.timeout.count()) + " ms"}
+                       : ExchangeError{502, plan.upstream_name + " at " + outcome.upstream +
+                                                " failed before answering (" + relay_error.message() + ")"};
+      if (retryable) continue;
+      break;
+    }
+    auto& upstream_head = response_parser.get();
+    const int status = static_cast<int>(upstream_head.result_int());
+    const bool more_attempts_allowed = retryable && attempt_number < plan.max_attempts;
+    if (is_gateway_error(status) && more_attempts_allowed) {
+      if (plan.report) plan.report(choice->instance, false);
+      last_error =
+          ExchangeError{status, plan.upstream_name + " at " + outcome.upstream + " answered " + std::to_string(status)};
+      continue;  // the upstream connection is dropped with `upstream`
+    }
+    if (plan.report) plan.report(choice->instance, !is_gateway_error(status));
+
+    // Response head to the client, then the body piece by piece.
+    bhttp::response<bhttp::buffer_body> client_response{upstream_head.result(), client_version};
+    const auto connection_header = upstream_head[bhttp::field::connection];
+    for (const auto& field : upstream_head) {
+      const auto name = field.name_string();
+      if (is_hop_by_hop(name) || named_in_connection(connection_header, name)) continue;
+      client_response.insert(name, field.value());
+    }
+    for (const auto& [name, value] : plan.response_headers.fields()) client_response.set(name, value);
+    client_response.set("X-Request-Id", request.request_id);
+    const bool bodiless = head_request || status == 204 || status == 304 || status < 200;
+    bool keep_alive = client_keep_alive;
+    if (bodiless) {
+      if (head_request && response_parser.content_length())
+        client_response.content_length(*response_parser.content_length());
+    } else if (response_parser.content_length()) {
+      client_response.content_length(*response_parser.content_length());
+    } else if (client_response.version() == 11) {
+      client_response.chunked(true);
+    } else {
+      keep_alive = false;  // HTTP/1.0 client and unknown length: the close marks the end
+    }
+    client_response.keep_alive(keep_alive);
+    outcome.status = status;
+
+    bhttp::response_serializer<bhttp::buffer_body> response_writer{client_response};
+    client.expires_after(plan.streaming ? plan.idle_timeout : limits.body_timeout);
+    auto [client_head_error, client_head_bytes] =
+        co_await bhttp::async_write_header(client, response_writer, kAwaitable);
+    attempt.response_started = true;
+    bool relayed = !client_head_error;
+    if (relayed && (bodiless || response_parser.is_done())) {
+      client_response.body().data = nullptr;
+      client_response.body().size = 0;
+      client_response.body().more = false;
+      auto [error, n] = co_await bhttp::async_write(client, response_writer, kAwaitable);
+      relayed = !error;
+    }
+    while (relayed && !response_parser.is_done()) {
+      response_parser.get().body().data = relay_buffer.data();
+      response_parser.get().body().size = relay_buffer.size();
+      arm(*upstream);
+      auto [read_error, read_bytes] =
+          co_await bhttp::async_read(*upstream, upstream_buffer, response_parser, kAwaitable);
+      if (read_error && read_error != bhttp::error::need_buffer) {
+        outcome.error = "upstream response ended early: " + read_error.message();
+        relayed = false;
+        break;
+      }
+      client_response.body().data = relay_buffer.data();
+      client_response.body().size = relay_buffer.size() - response_parser.get().body().size;
+      client_response.body().more = !response_parser.is_done();
+      client.expires_after(plan.streaming ? plan.idle_timeout : limits.body_timeout);
+      auto [write_error, written] = co_await bhttp::async_write(client, response_writer, kAwaitable);
+      if (write_error && write_error != bhttp::error::need_buffer) {
+        outcome.error = "client went away while the response was relayed";
+        relayed = false;
+      }
+    }
+    if (relayed && response_parser.is_done() && upstream_head.keep_alive() && upstream_buffer.size() == 0) {
+      upstream->expires_never();
+      sockets->give(outcome.upstream, upstream->release_socket());
+    }
+    outcome.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    if (plan.complete) plan.complete(request, outcome);
+    co_return relayed&& keep_alive;
+  }
+
+  // Every attempt failed before a response could be relayed.
+  outcome.error = last_error ? last_error->reason : "no attempt was made";
+  auto error_response = gateway_error(last_error.value_or(ExchangeError{503, outcome.error}), request, plan);
+  outcome.status = error_response.status;
+  auto out = detail::to_beast(error_response, client_version, client_keep_alive && body_parser.is_done(), head_request);
+  client.expires_after(limits.body_timeout);
+  auto [write_error, written] = co_await bhttp::async_write(client, out, kAwaitable);
+  outcome.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (plan.complete) plan.complete(request, outcome);
+  co_return !write_error && client_keep_alive && body_parser.is_done();
+}
+
+}  // namespace intercab::http

@@ -1,0 +1,247 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "platform/http/server.hpp"
+#include "raw_http.hpp"
+
+namespace intercab::http {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+// Two upstream instances and a front server that forwards everything unmatched to them.
+class ForwardTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    runtime_ = std::make_unique<Runtime>(2, 4);
+    for (int i = 0; i < 2; ++i) {
+      Router router;
+      router.add("GET", "/who", [i](Request& r) {
+        auto response = Response::text("instance " + std::to_string(i), "text/plain");
+        response.headers.set("X-Seen-Request-Id", std::string(r.header("X-Request-Id")));
+        response.headers.set("X-Seen-Custom", std::string(r.header("X-Custom")));
+        response.headers.set("Connection", "X-Secret");
+        response.headers.set("X-Secret", "hop-by-hop");
+        return response;
+      });
+      router.add(
+          "POST", "/size", [](Request& r) { return Response::text(std::to_string(r.body.size()), "text/plain"); },
+          RouteOptions{64 * 1024 * 1024});
+      router.add("GET", "/big",
+                 [](Request&) { return Response::text(std::string(8 * 1024 * 1024, 'z'), "text/plain"); });
+      router.add("GET", "/slow", [](Request&) {
+        std::this_thread::sleep_for(1500ms);
+        return Response::text("late", "text/plain");
+      });
+      router.add("GET", "/flaky", [this, i](Request&) {
+        ++flaky_calls_[i];
+        return i == 0 ? Response::empty(503) : Response::text("ok from 1", "text/plain");
+      });
+      router.add("POST", "/flaky", [this, i](Request&) {
+        ++flaky_calls_[i];
+        return Response::empty(503);
+      });
+      upstreams_.push_back(std::make_unique<Server>(*runtime_, std::move(router), ServerLimits{}));
+      upstream_ports_.push_back(upstreams_.back()->listen("127.0.0.1", 0));
+    }
+    Router front_router;
+    front_router.add("GET", "/health", [](Request&) { return Response::text("front", "text/plain"); });
+    front_ = std::make_unique<Server>(*runtime_, std::move(front_router), ServerLimits{});
+    front_->set_forwarder([this](Request& head) { return plan_for(head); });
+    front_port_ = front_->listen("127.0.0.1", 0);
+  }
+
+  void TearDown() override {
+    front_->start_drain();
+    for (auto& upstream : upstreams_) upstream->start_drain();
+    front_->wait_idle(2s);
+    runtime_->stop();
+  }
+
+  ForwardPlan plan_for(Request& head) {
+    ForwardPlan plan;
+    if (head.path == "/reject") {
+      plan.respond = Response::text("rejected", "text/plain", 429);
+      plan.response_headers.set("Retry-After", "3");
+      return plan;
+    }
+    plan.upstream_name = "backend";
+    plan.target = head.target;
+    plan.upstream_headers = head.headers;
+    plan.upstream_headers.set("X-Request-Id", head.request_id);
+    plan.response_headers.set("X-Front", "yes");
+    plan.timeout = timeout_;
+    plan.max_attempts = 2;
+    plan.idempotent = head.method == "GET" || head.method == "HEAD";
+    plan.max_body_bytes = 32 * 1024 * 1024;
+    plan.pick = [this](const std::vector<std::size_t>& tried) -> std::optional<UpstreamChoice> {
+      for (std::size_t i = first_instance_; i < first_instance_ + 2; ++i) {
+        auto index = i % 2;
+        if (std::find(tried.begin(), tried.end(), index) != tried.end()) continue;
+        if (down_[index]) return UpstreamChoice{index, "127.0.0.1", 1};  // nothing listens on port 1
+        return UpstreamChoice{index, "127.0.0.1", upstream_ports_[index]};
+      }
+      return std::nullopt;
+    };
+    plan.report = [this](std::size_t instance, bool healthy) {
+      std::lock_guard lock(mutex_);
+      reports_.emplace_back(instance, healthy);
+    };
+    plan.complete = [this](const Request&, const ForwardOutcome& outcome) {
+      std::lock_guard lock(mutex_);
+      outcomes_.push_back(outcome);
+    };
+    return plan;
+  }
+
+  std::optional<testing::RawResponse> call(const std::string& method, const std::string& target,
+                                           const std::string& body = {}) {
+    return testing::request(front_port_, method, target, body, {{"X-Custom", "kept"}});
+  }
+
+  std::unique_ptr<Runtime> runtime_;
+  std::vector<std::unique_ptr<Server>> upstreams_;
+  std::vector<std::uint16_t> upstream_ports_;
+  std::unique_ptr<Server> front_;
+  std::uint16_t front_port_ = 0;
+  std::chrono::milliseconds timeout_{5000};
+  std::size_t first_instance_ = 0;
+  std::array<bool, 2> down_{false, false};
+  std::array<std::atomic<int>, 2> flaky_calls_{};
+  std::mutex mutex_;
+  std::vector<std::pair<std::size_t, bool>> reports_;
+  std::vector<ForwardOutcome> outcomes_;
+};
+
+TEST_F(ForwardTest, ForwardsAndTransformsHeaders) {
+  auto response = call("GET", "/who");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "instance 0");
+  EXPECT_EQ(response->header("x-front"), "yes");
+  EXPECT_EQ(response->header("x-seen-custom"), "kept");
+  EXPECT_EQ(response->header("x-seen-request-id"), response->header("x-request-id"));
+  EXPECT_EQ(response->header("x-secret"), "") << "headers named in Connection are hop-by-hop";
+  EXPECT_EQ(call("GET", "/health")->body, "front") << "own routes win over forwarding";
+}
+
+TEST_F(ForwardTest, DirectResponsesCarryPlanHeaders) {
+  auto response = call("GET", "/reject");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 429);
+  EXPECT_EQ(response->header("retry-after"), "3");
+}
+
+TEST_F(ForwardTest, StreamsLargeBodiesBothWays) {
+  auto upload = call("POST", "/size", std::string(20 * 1024 * 1024, 'u'));
+  ASSERT_TRUE(upload);
+  EXPECT_EQ(upload->body, std::to_string(20 * 1024 * 1024));
+  auto download = call("GET", "/big");
+  ASSERT_TRUE(download);
+  EXPECT_EQ(download->body.size(), 8U * 1024 * 1024);
+}
+
+TEST_F(ForwardTest, ChunkedUploadIsRelayed) {
+  testing::RawConnection connection(front_port_);
+  connection.send(
+      "POST /size HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  auto response = connection.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body, "11");
+}
+
+TEST_F(ForwardTest, BodyOverThePlanLimitIs413) {
+  testing::RawConnection connection(front_port_);
+  connection.send("POST /size HTTP/1.1\r\nHost: x\r\nContent-Length: 40000000\r\n\r\n");
+  auto response = connection.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 413);
+}
+
+TEST_F(ForwardTest, KeepAliveClientGetsManyResponses) {
+  testing::RawConnection connection(front_port_);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(connection.send("GET /who HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto response = connection.read_response();
+    ASSERT_TRUE(response) << i;
+    EXPECT_EQ(response->status, 200);
+  }
+}
+
+TEST_F(ForwardTest, HeadIsForwardedWithoutBody) {
+  testing::RawConnection connection(front_port_);
+  connection.send("HEAD /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto responses = testing::parse_responses(connection.read_until_close(3s), true);
+  ASSERT_EQ(responses.size(), 1U);
+  EXPECT_EQ(responses[0].header("content-length"), std::to_string(8 * 1024 * 1024));
+}
+
+TEST_F(ForwardTest, DownUpstreamIs502AndIdempotentRequestsTryAnotherInstance) {
+  down_[0] = true;
+  auto response = call("GET", "/who");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "instance 1");
+  std::lock_guard lock(mutex_);
+  ASSERT_GE(reports_.size(), 2U);
+  EXPECT_EQ(reports_[0], std::make_pair(std::size_t{0}, false));
+  EXPECT_EQ(reports_[1], std::make_pair(std::size_t{1}, true));
+}
+
+TEST_F(ForwardTest, AllInstancesDownIs502ProblemQuickly) {
+  down_ = {true, true};
+  const auto begin = std::chrono::steady_clock::now();
+  auto response = call("GET", "/who");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 502);
+  EXPECT_EQ(response->header("content-type"), "application/problem+json");
+  EXPECT_EQ(response->header("x-front"), "yes");
+  EXPECT_THAT(response->body, HasSubstr("backend"));
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 1s);
+}
+
+TEST_F(ForwardTest, PostIsNotRetried) {
+  down_[0] = true;
+  auto response = call("POST", "/size", "abc");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 502);
+}
+
+TEST_F(ForwardTest, Upstream503IsRetriedOnAnotherInstanceForGetOnly) {
+  auto response = call("GET", "/flaky");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "ok from 1");
+  EXPECT_EQ(flaky_calls_[0].load(), 1);
+  auto post = call("POST", "/flaky", "x");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 503);
+  EXPECT_EQ(flaky_calls_[0].load() + flaky_calls_[1].load(), 3) << "POST went to one instance only";
+}
+
+TEST_F(ForwardTest, SlowUpstreamIs504WithinTheTimeout) {
+  timeout_ = 300ms;
+  const auto begin = std::chrono::steady_clock::now();
+  auto response = call("GET", "/slow");
+  const auto elapsed = std::chrono::steady_clock::now() - begin;
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 504);
+  EXPECT_GE(elapsed, 300ms);
+  EXPECT_LT(elapsed, 1000ms) << "two attempts share one deadline";
+}
+
+TEST_F(ForwardTest, OutcomesAreReported) {
+  call("GET", "/who");
+  std::lock_guard lock(mutex_);
+  ASSERT_EQ(outcomes_.size(), 1U);
+  EXPECT_EQ(outcomes_[0].status, 200);
+  EXPECT_EQ(outcomes_[0].attempts, 1);
+  EXPECT_EQ(outcomes_[0].upstream, "127.0.0.1:" + std::to_string(upstream_ports_[0]));
+}
+
+}  // namespace
+}  // namespace intercab::http

@@ -1,0 +1,78 @@
+// Internal to platform/http: the server's state, shared by server.cpp and forward.cpp.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <mutex>
+#include <optional>
+#include <unordered_set>
+
+#include "platform/http/runtime_impl.hpp"
+#include "platform/http/server.hpp"
+
+namespace intercab::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+class UpstreamSockets;  // idle keep-alive connections to upstreams (forward.cpp)
+
+namespace detail {
+
+// Tracks one connection so that a drain can close it while it waits for a next request.
+struct Connection {
+  beast::tcp_stream* stream = nullptr;
+  bool idle = false;  // waiting for the next request head; touched on the connection's strand only
+  bool alive = true;
+};
+
+bhttp::response<bhttp::string_body> to_beast(const Response& response, unsigned version, bool keep_alive,
+                                             bool head_request);
+
+}  // namespace detail
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  Impl(Runtime& runtime_ref, Router router_value, ServerLimits limits_value, Interceptor interceptor_value)
+      : runtime(runtime_ref.impl()),
+        router(std::move(router_value)),
+        limits(limits_value),
+        interceptor(std::move(interceptor_value)) {}
+
+  using RequestParser = bhttp::request_parser<bhttp::string_body>;
+  struct HeadOutcome {
+    bool closed = false;                       // nothing (more) to answer: close quietly
+    std::optional<errors::Problem> rejection;  // answer this and close
+  };
+  // Reads one request head (up to the empty line) and hands it to `parser`.
+  asio::awaitable<HeadOutcome> read_head(beast::tcp_stream& stream, beast::flat_buffer& buffer, RequestParser& parser);
+
+  asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
+  asio::awaitable<void> serve_connection(tcp::socket socket);
+  asio::awaitable<Response> dispatch(Request& request, const RouteMatch& match);
+  // Relays a request no route matched to an upstream chosen by `forwarder` (forward.cpp).
+  // Returns whether the client connection may carry another request.
+  asio::awaitable<bool> forward(beast::tcp_stream& client, beast::flat_buffer& buffer, RequestParser& parser,
+                                Request& request, bool head_request);
+  void close_idle_connections();
+
+  Runtime::Impl& runtime;
+  const Router router;
+  const ServerLimits limits;
+  const Interceptor interceptor;
+  Forwarder forwarder;  // set before listen(), then read-only
+  std::shared_ptr<UpstreamSockets> upstream_sockets;
+
+  std::mutex mutex;  // guards acceptors and connections
+  std::vector<std::shared_ptr<tcp::acceptor>> acceptors;
+  std::unordered_set<std::shared_ptr<detail::Connection>> connections;
+  std::atomic<bool> draining{false};
+  std::atomic<int> in_flight{0};    // requests whose head was read and whose response is not yet written
+  std::atomic<int> queued_jobs{0};  // handler jobs queued or running on the worker pool
+};
+
+}  // namespace intercab::http
