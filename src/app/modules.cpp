@@ -9,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "gateway/gateway_module.hpp"
 #include "services/admin/admin_module.hpp"
 #include "services/ai/ai_module.hpp"
 #include "services/analytics/analytics_module.hpp"
@@ -22,8 +23,11 @@
 namespace intercab::app {
 
 const std::vector<Module>& modules() {
-  // The gateway (port 8000) joins this list with its own module (src/gateway/).
   static const std::vector<Module> kModules = {
+      {"gateway",
+       8000,
+       {"user", "booking", "location", "driver", "payment", "notification", "ai", "analytics", "admin"},
+       &gateway::setup},
       {"user", 8001, {}, &services::user::setup},
       {"booking", 8002, {"user", "location", "driver", "payment"}, &services::booking::setup},
       {"location", 8003, {}, &services::location::setup},

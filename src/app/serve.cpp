@@ -93,7 +93,9 @@ int serve(const config::Config& config, const ServeOptions& options) {
   std::map<std::string, std::uint16_t> bound_ports;
   for (const auto& name : targets) {
     const auto& module = find_module(name);
-    service::ServiceBuilder builder(name, build, client);
+    service::ServiceBuilder builder(name, build, client, {&config, [&config, &bound_ports](const std::string& other) {
+                                                            return service_url(config, other, bound_ports);
+                                                          }});
     for (const auto& dependency : module.dependencies) {
       builder.add_dependency(dependency, service_url(config, dependency, bound_ports));
     }
@@ -101,6 +103,7 @@ int serve(const config::Config& config, const ServeOptions& options) {
     auto built = std::move(builder).build();
     auto server = std::make_unique<http::Server>(runtime, std::move(built.router), server_limits(config.http),
                                                  std::move(built.interceptor));
+    if (built.forwarder) server->set_forwarder(std::move(built.forwarder));
     int port = config.services.at(name).port;
     if (targets.size() == 1 && config.single_service_port) port = *config.single_service_port;
     try {

@@ -80,6 +80,48 @@ class Reader {
     return parse_integer(raw, min, max, "config key " + key + " in " + source_);
   }
 
+  double number(const std::string& key, double min, double max, double fallback) {
+    auto raw = text(key);
+    if (raw.empty()) return fallback;
+    return parse_number(raw, min, max, "config key " + key + " in " + source_);
+  }
+
+  bool boolean(const std::string& key, bool fallback) {
+    auto raw = text(key);
+    if (raw.empty()) return fallback;
+    if (raw == "true") return true;
+    if (raw == "false") return false;
+    fail(key, "must be true or false");
+  }
+
+  // A YAML sequence of scalars; absent = empty.
+  std::vector<std::string> list(const std::string& key) {
+    known_.insert(key);
+    std::vector<std::string> values;
+    auto value = node(key);
+    if (!value || value.IsNull()) return values;
+    if (!value.IsSequence()) fail(key, "must be a list, e.g. [a, b]");
+    for (const auto& item : value) {
+      if (!item.IsScalar()) fail(key, "must be a list of single values");
+      values.push_back(item.as<std::string>());
+    }
+    return values;
+  }
+
+  static double parse_number(const std::string& raw, double min, double max, const std::string& where) {
+    double value = 0;
+    auto [end, error] = std::from_chars(raw.data(), raw.data() + raw.size(), value);
+    if (error != std::errc() || end != raw.data() + raw.size()) {
+      throw ConfigError(where + ": '" + raw + "' is not a number");
+    }
+    if (!(value >= min && value <= max)) {
+      throw ConfigError(where + ": " + raw + " must be between " + std::to_string(min) + " and " + std::to_string(max));
+    }
+    return value;
+  }
+
+  const std::string& source() const { return source_; }
+
   [[noreturn]] void fail(const std::string& key, const std::string& reason) const {
     throw ConfigError("config key " + key + " in " + source_ + ": " + reason);
   }
@@ -177,6 +219,115 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
 }
 
 std::string mask(const std::string& secret) { return secret.empty() ? "" : "********"; }
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream parts(text);
+  std::string item;
+  while (std::getline(parts, item, ',')) {
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
+GatewaySettings load_gateway(Reader& reader, const EnvironmentOverrides& env,
+                             const std::map<std::string, ServiceSettings>& services) {
+  GatewaySettings gateway;
+  const auto default_timeout = static_cast<int>(reader.integer("gateway.timeout_s", 1, 3600, 30));
+  const auto default_idle = static_cast<int>(reader.integer("gateway.idle_timeout_s", 1, 86400, 300));
+
+  reader.mark_known_prefix("gateway.routes");
+  auto routes = reader.node("gateway.routes");
+  if (routes && !routes.IsNull()) {
+    if (!routes.IsSequence()) reader.fail("gateway.routes", "must be a list of {prefix, service} entries");
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+      const auto key = "gateway.routes[" + std::to_string(i) + "]";
+      const YAML::Node& entry = routes[i];
+      if (!entry.IsMap()) reader.fail(key, "must be a mapping like {prefix: /api/v1/x, service: x}");
+      GatewayRouteSettings route;
+      route.timeout_s = default_timeout;
+      route.idle_timeout_s = default_idle;
+      for (const auto& field : entry) {
+        const auto name = field.first.as<std::string>();
+        const auto value = field.second.IsScalar() ? field.second.as<std::string>() : std::string();
+        const auto where = "config key " + key + "." + name + " in " + reader.source();
+        if (name == "prefix") {
+          route.prefix = value;
+        } else if (name == "service") {
+          route.service = value;
+        } else if (name == "streaming") {
+          if (value != "true" && value != "false") throw ConfigError(where + ": must be true or false");
+          route.streaming = value == "true";
+        } else if (name == "timeout_s") {
+          route.timeout_s = static_cast<int>(Reader::parse_integer(value, 1, 3600, where));
+        } else if (name == "idle_timeout_s") {
+          route.idle_timeout_s = static_cast<int>(Reader::parse_integer(value, 1, 86400, where));
+        } else {
+          throw ConfigError("unknown config key " + key + "." + name + " in " + reader.source() +
+                            "; check its spelling");
+        }
+      }
+      if (route.prefix.empty() || route.prefix.front() != '/') reader.fail(key + ".prefix", "must start with /");
+      if (!services.contains(route.service)) {
+        reader.fail(key + ".service", "'" + route.service + "' is not a service of config key services");
+      }
+      gateway.routes.push_back(route);
+    }
+  }
+
+  reader.mark_known_prefix("gateway.upstreams");
+  auto upstreams = reader.node("gateway.upstreams");
+  if (upstreams && !upstreams.IsNull()) {
+    if (!upstreams.IsMap()) reader.fail("gateway.upstreams", "must map service names to lists of URLs");
+    for (const auto& entry : upstreams) {
+      const auto service = entry.first.as<std::string>();
+      if (!services.contains(service))
+        reader.fail("gateway.upstreams." + service, "not a service of config key services");
+      gateway.upstreams[service] = reader.list("gateway.upstreams." + service);
+    }
+  }
+  for (const auto& [name, settings] : services) {
+    if (auto urls = env.get(upper(name) + "_UPSTREAMS")) gateway.upstreams[name] = split_list(*urls);
+  }
+  for (const auto& [service, urls] : gateway.upstreams) {
+    for (const auto& url : urls) {
+      require_scheme(url, {"http://"}, "gateway.upstreams." + service, upper(service) + "_UPSTREAMS");
+    }
+  }
+
+  gateway.load_balancing = reader.text("gateway.load_balancing", "round_robin");
+  if (gateway.load_balancing != "round_robin" && gateway.load_balancing != "least_connections") {
+    reader.fail("gateway.load_balancing", "must be round_robin or least_connections");
+  }
+  gateway.max_attempts = static_cast<int>(reader.integer("gateway.max_attempts", 1, 10, 2));
+  gateway.eject_after_failures = static_cast<int>(reader.integer("gateway.eject_after_failures", 1, 1000, 3));
+  gateway.eject_for_s = static_cast<int>(reader.integer("gateway.eject_for_s", 1, 3600, 10));
+  gateway.connect_timeout_ms = static_cast<int>(reader.integer("gateway.connect_timeout_ms", 1, 60'000, 1000));
+  gateway.max_body_bytes =
+      static_cast<std::uint64_t>(reader.integer("gateway.max_body_bytes", 0, 1LL << 40, 100LL * 1024 * 1024));
+
+  auto& cors = gateway.cors;
+  cors.allowed_origins = reader.list("gateway.cors.allowed_origins");
+  if (auto origins = env.get("GATEWAY_CORS_ORIGINS")) cors.allowed_origins = split_list(*origins);
+  cors.allowed_methods = reader.list("gateway.cors.allowed_methods");
+  cors.allowed_headers = reader.list("gateway.cors.allowed_headers");
+  cors.exposed_headers = reader.list("gateway.cors.exposed_headers");
+  cors.max_age_s = static_cast<int>(reader.integer("gateway.cors.max_age_s", 0, 86400, 600));
+  cors.allow_credentials = reader.boolean("gateway.cors.allow_credentials", false);
+
+  auto& limit = gateway.rate_limit;
+  limit.requests_per_s = reader.number("gateway.rate_limit.requests_per_s", 0.001, 1e6, 20);
+  if (auto value = env.get("GATEWAY_RATE_LIMIT_PER_S")) {
+    limit.requests_per_s = Reader::parse_number(*value, 0.001, 1e6, "environment variable GATEWAY_RATE_LIMIT_PER_S");
+  }
+  limit.burst = static_cast<int>(reader.integer("gateway.rate_limit.burst", 1, 1'000'000, 40));
+  if (auto burst = env.integer("GATEWAY_RATE_LIMIT_BURST", 1, 1'000'000, "gateway.rate_limit.burst")) {
+    limit.burst = static_cast<int>(*burst);
+  }
+  return gateway;
+}
 
 }  // namespace
 
@@ -288,6 +439,8 @@ Config load(const LoadOptions& options) {
     config.services.emplace(name, std::move(settings));
   }
 
+  config.gateway = load_gateway(reader, env, config.services);
+
   if (auto name = env.get("SERVICE_NAME")) {
     if (!config.services.contains(*name)) {
       throw ConfigError("environment variable SERVICE_NAME='" + *name + "': not a service of config key services");
@@ -344,6 +497,37 @@ std::string Config::describe() const {
   out << YAML::EndMap;
   out << YAML::Key << "auth" << YAML::Value << YAML::BeginMap << YAML::Key << "jwt_secret" << YAML::Value
       << mask(jwt_secret) << YAML::EndMap;
+  out << YAML::Key << "gateway" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "routes" << YAML::Value << YAML::BeginSeq;
+  for (const auto& route : gateway.routes) {
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "prefix" << YAML::Value << route.prefix << YAML::Key
+        << "service" << YAML::Value << route.service << YAML::Key << "streaming" << YAML::Value << route.streaming
+        << YAML::Key << "timeout_s" << YAML::Value << route.timeout_s << YAML::Key << "idle_timeout_s" << YAML::Value
+        << route.idle_timeout_s << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::Key << "upstreams" << YAML::Value << YAML::BeginMap;
+  for (const auto& [service, urls] : gateway.upstreams)
+    out << YAML::Key << service << YAML::Value << YAML::Flow << urls;
+  out << YAML::EndMap;
+  out << YAML::Key << "load_balancing" << YAML::Value << gateway.load_balancing;
+  out << YAML::Key << "max_attempts" << YAML::Value << gateway.max_attempts;
+  out << YAML::Key << "eject_after_failures" << YAML::Value << gateway.eject_after_failures;
+  out << YAML::Key << "eject_for_s" << YAML::Value << gateway.eject_for_s;
+  out << YAML::Key << "connect_timeout_ms" << YAML::Value << gateway.connect_timeout_ms;
+  out << YAML::Key << "max_body_bytes" << YAML::Value << gateway.max_body_bytes;
+  out << YAML::Key << "cors" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "allowed_origins" << YAML::Value << YAML::Flow << gateway.cors.allowed_origins;
+  out << YAML::Key << "allowed_methods" << YAML::Value << YAML::Flow << gateway.cors.allowed_methods;
+  out << YAML::Key << "allowed_headers" << YAML::Value << YAML::Flow << gateway.cors.allowed_headers;
+  out << YAML::Key << "exposed_headers" << YAML::Value << YAML::Flow << gateway.cors.exposed_headers;
+  out << YAML::Key << "max_age_s" << YAML::Value << gateway.cors.max_age_s;
+  out << YAML::Key << "allow_credentials" << YAML::Value << gateway.cors.allow_credentials;
+  out << YAML::EndMap;
+  out << YAML::Key << "rate_limit" << YAML::Value << YAML::BeginMap << YAML::Key << "requests_per_s" << YAML::Value
+      << gateway.rate_limit.requests_per_s << YAML::Key << "burst" << YAML::Value << gateway.rate_limit.burst
+      << YAML::EndMap;
+  out << YAML::EndMap;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace intercab::config {
 
@@ -52,6 +53,37 @@ struct HttpSettings {
   HttpClientSettings client;
 };
 
+struct GatewayRouteSettings {
+  std::string prefix;
+  std::string service;
+  bool streaming = false;
+  int timeout_s = 30;
+  int idle_timeout_s = 300;
+};
+
+struct GatewaySettings {
+  std::vector<GatewayRouteSettings> routes;
+  std::map<std::string, std::vector<std::string>> upstreams;  // service -> base URLs
+  std::string load_balancing = "round_robin";
+  int max_attempts = 2;
+  int eject_after_failures = 3;
+  int eject_for_s = 10;
+  int connect_timeout_ms = 1000;
+  std::uint64_t max_body_bytes = 100ULL * 1024 * 1024;
+  struct Cors {
+    std::vector<std::string> allowed_origins;
+    std::vector<std::string> allowed_methods;
+    std::vector<std::string> allowed_headers;
+    std::vector<std::string> exposed_headers;
+    int max_age_s = 600;
+    bool allow_credentials = false;
+  } cors;
+  struct RateLimit {
+    double requests_per_s = 20;
+    int burst = 40;
+  } rate_limit;
+};
+
 struct Config {
   std::filesystem::path home;  // INTERCAB_HOME: holds config/, data/ and var/
   std::string log_level = "info";
@@ -61,6 +93,7 @@ struct Config {
   std::string redis_url;
   std::string events_url;
   std::string jwt_secret;
+  GatewaySettings gateway;
   std::string service_name;                // SERVICE_NAME: default target of `serve`
   std::optional<int> single_service_port;  // SERVICE_PORT: used only when one service runs
 

@@ -128,6 +128,55 @@ TEST_F(ConfigTest, DescribeMasksSecrets) {
   EXPECT_THAT(text, HasSubstr("booking:"));
 }
 
+TEST_F(ConfigTest, GatewayRoutesAndPoliciesComeFromConfig) {
+  auto config = load_config();
+  const auto& gateway = config.gateway;
+  ASSERT_GE(gateway.routes.size(), 20U);
+  auto find = [&](const std::string& prefix) {
+    for (const auto& route : gateway.routes) {
+      if (route.prefix == prefix) return route;
+    }
+    ADD_FAILURE() << "no route " << prefix;
+    return GatewayRouteSettings{};
+  };
+  EXPECT_EQ(find("/.well-known/jwks.json").service, "user");
+  EXPECT_EQ(find("/api/v1/bookings").service, "booking");
+  EXPECT_TRUE(find("/api/v1/notifications/stream").streaming);
+  EXPECT_EQ(find("/api/v1/admin").timeout_s, 60);
+  EXPECT_EQ(find("/api/v1/quotes").timeout_s, 30);
+  EXPECT_EQ(gateway.load_balancing, "round_robin");
+  EXPECT_FALSE(gateway.cors.allowed_origins.empty());
+  EXPECT_EQ(gateway.rate_limit.burst, 40);
+}
+
+TEST_F(ConfigTest, GatewayEnvironmentOverrides) {
+  env_["BOOKING_UPSTREAMS"] = "http://10.0.0.1:8002, http://10.0.0.2:8002";
+  env_["GATEWAY_CORS_ORIGINS"] = "https://app.intercab.in";
+  env_["GATEWAY_RATE_LIMIT_PER_S"] = "2.5";
+  env_["GATEWAY_RATE_LIMIT_BURST"] = "5";
+  auto config = load_config();
+  EXPECT_EQ(config.gateway.upstreams.at("booking"),
+            (std::vector<std::string>{"http://10.0.0.1:8002", "http://10.0.0.2:8002"}));
+  EXPECT_EQ(config.gateway.cors.allowed_origins, std::vector<std::string>{"https://app.intercab.in"});
+  EXPECT_DOUBLE_EQ(config.gateway.rate_limit.requests_per_s, 2.5);
+  EXPECT_EQ(config.gateway.rate_limit.burst, 5);
+  env_["BOOKING_UPSTREAMS"] = "ftp://x";
+  EXPECT_THAT(load_error(), HasSubstr("BOOKING_UPSTREAMS"));
+}
+
+TEST_F(ConfigTest, BadGatewayEntriesNameTheirKey) {
+  write_file("gateway:\n  routes:\n    - {prefix: /x, service: nowhere}\n");
+  EXPECT_THAT(load_error(), HasSubstr("gateway.routes[0].service"));
+  write_file("gateway:\n  routes:\n    - {prefix: /x, service: user, timeout: 5}\n");
+  EXPECT_THAT(load_error(), HasSubstr("gateway.routes[0].timeout"));
+  write_file("gateway:\n  load_balancing: random\n");
+  EXPECT_THAT(load_error(), HasSubstr("gateway.load_balancing"));
+  write_file("gateway:\n  cors: {allowed_origins: https://x}\n");
+  EXPECT_THAT(load_error(), HasSubstr("gateway.cors.allowed_origins"));
+  write_file("gateway:\n  upstreams: {booking: [\"http://a:1\"], bogus: []}\n");
+  EXPECT_THAT(load_error(), HasSubstr("gateway.upstreams.bogus"));
+}
+
 TEST_F(ConfigTest, ExplicitMissingConfigFileIsAnError) { EXPECT_THROW(load({env_, home_ / "nope.yaml"}), ConfigError); }
 
 }  // namespace

@@ -246,46 +246,54 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       return error == beast::error::timeout || (!plan.streaming && Clock::now() >= deadline);
     };
 
+    // A fresh connection to the chosen instance; on failure `upstream` stays empty.
     std::optional<beast::tcp_stream> upstream;
-    bool reused = false;
-    if (auto idle = sockets->take(outcome.upstream, executor)) {
-      upstream.emplace(std::move(*idle));
-      reused = true;
-    } else {
+    auto connect_fresh = [&]() -> asio::awaitable<std::optional<ExchangeError>> {
       tcp::resolver resolver(executor);
       auto [resolve_error, endpoints] =
           co_await resolver.async_resolve(choice->host, std::to_string(choice->port), kAwaitable);
-      if (resolve_error) {
-        if (plan.report) plan.report(choice->instance, false);
-        last_error = ExchangeError{502, "cannot resolve " + plan.upstream_name + " at " + outcome.upstream};
-        if (retryable) continue;
-        break;
-      }
+      if (resolve_error) co_return ExchangeError{502, "cannot resolve " + plan.upstream_name + " at " + outcome.upstream};
       upstream.emplace(executor);
       upstream->expires_after(std::min<Clock::duration>(plan.connect_timeout, deadline - Clock::now()));
       auto [connect_error, endpoint] = co_await upstream->async_connect(endpoints, kAwaitable);
       if (connect_error) {
-        if (plan.report) plan.report(choice->instance, false);
-        last_error = connect_error == beast::error::timeout
-                         ? ExchangeError{504, plan.upstream_name + " at " + outcome.upstream +
-                                                  " did not accept a connection in time"}
-                         : ExchangeError{502, plan.upstream_name + " at " + outcome.upstream +
-                                                  " refused the connection (" + connect_error.message() + ")"};
-        if (retryable) continue;
-        break;
+        upstream.reset();
+        co_return connect_error == beast::error::timeout
+            ? ExchangeError{504, plan.upstream_name + " at " + outcome.upstream + " did not accept a connection in time"}
+            : ExchangeError{502, plan.upstream_name + " at " + outcome.upstream + " refused the connection (" +
+                                     connect_error.message() + ")"};
       }
       upstream->socket().set_option(tcp::no_delay(true));
+      co_return std::nullopt;
+    };
+
+    bool reused = false;
+    if (auto idle = sockets->take(outcome.upstream, executor)) {
+      upstream.emplace(std::move(*idle));
+      reused = true;
+    } else if (auto failure = co_await connect_fresh()) {
+      if (plan.report) plan.report(choice->instance, false);
+      last_error = failure;
+      if (retryable) continue;
+      break;
     }
 
     // Request head, then the body piece by piece as it arrives from the client.
-    bhttp::request_serializer<bhttp::buffer_body> request_writer{upstream_request};
+    std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_writer;
+    request_writer.emplace(upstream_request);
     arm(*upstream);
-    auto [head_error, head_bytes] = co_await bhttp::async_write_header(*upstream, request_writer, kAwaitable);
+    auto [head_error, head_bytes] = co_await bhttp::async_write_header(*upstream, *request_writer, kAwaitable);
     if (head_error && reused) {
-      // The idle connection died between our check and the write: nothing was sent, try afresh.
-      --attempt_number;
-      tried.pop_back();
-      continue;
+      // The idle connection died after our liveness check; nothing was sent: once more, afresh.
+      if (auto failure = co_await connect_fresh()) {
+        if (plan.report) plan.report(choice->instance, false);
+        last_error = failure;
+        if (retryable) continue;
+        break;
+      }
+      request_writer.emplace(upstream_request);
+      arm(*upstream);
+      std::tie(head_error, head_bytes) = co_await bhttp::async_write_header(*upstream, *request_writer, kAwaitable);
     }
     beast::error_code relay_error;
     bool client_failed = false;
@@ -295,7 +303,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
         upstream_request.body().size = 0;
         upstream_request.body().more = false;
         arm(*upstream);
-        auto [error, n] = co_await bhttp::async_write(*upstream, request_writer, kAwaitable);
+        auto [error, n] = co_await bhttp::async_write(*upstream, *request_writer, kAwaitable);
         relay_error = error;
       }
       while (has_body && !body_parser.is_done() && !relay_error) {
@@ -315,14 +323,16 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
         upstream_request.body().size = relay_buffer.size() - body_parser.get().body().size;
         upstream_request.body().more = !body_parser.is_done();
         arm(*upstream);
-        auto [write_error, written] = co_await bhttp::async_write(*upstream, request_writer, kAwaitable);
+        auto [write_error, written] = co_await bhttp::async_write(*upstream, *request_writer, kAwaitable);
         if (write_error && write_error != bhttp::error::need_buffer) relay_error = write_error;
       }
     } else {
       relay_error = head_error;
     }
     if (client_failed) {
-      // The client sent a broken or oversized body, or vanished: the upstream exchange is void.
+      // The client sent a broken or oversized body, or vanished: the upstream exchange is void,
+      // and says nothing about the instance's health.
+      if (plan.report) plan.report(choice->instance, true);
       if (last_error && last_error->status == 413) {
         co_return co_await send_whole(problem_response(errors::PayloadTooLarge(*plan.max_body_bytes), request), false);
       }

@@ -91,11 +91,12 @@ struct RequestMetrics {
 
 }  // namespace
 
-ServiceBuilder::ServiceBuilder(std::string name, BuildInfo build, http::Client& client)
+ServiceBuilder::ServiceBuilder(std::string name, BuildInfo build, http::Client& client, ServiceEnvironment environment)
     : name_(std::move(name)),
       build_(std::move(build)),
       client_(client),
-      metrics_(std::make_shared<metrics::Registry>()) {}
+      metrics_(std::make_shared<metrics::Registry>()),
+      environment_(std::move(environment)) {}
 
 void ServiceBuilder::add_readiness_check(std::string name, ReadinessCheck check) {
   checks_.emplace_back(std::move(name), std::move(check));
@@ -180,7 +181,7 @@ ServiceBuilder::Built ServiceBuilder::build() && {
     log::access(request.method, request.route, response.status, elapsed.count() * 1000.0);
     return response;
   };
-  return Built{std::move(router_), std::move(interceptor), metrics_};
+  return Built{std::move(router_), std::move(interceptor), metrics_, std::move(forwarder_)};
 }
 
 }  // namespace intercab::service

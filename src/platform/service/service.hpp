@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "platform/config/config.hpp"
 #include "platform/http/client.hpp"
 #include "platform/http/router.hpp"
 #include "platform/http/server.hpp"
@@ -26,15 +27,24 @@ struct BuildInfo {
 // A readiness check returns nullopt when healthy, or a message saying what is wrong.
 using ReadinessCheck = std::function<std::optional<std::string>()>;
 
+// What a module may know of the process it runs in.
+struct ServiceEnvironment {
+  const config::Config* config = nullptr;  // the process configuration; null only in unit tests
+  // Base URL ("http://127.0.0.1:8001") at which this process reaches a service by name.
+  std::function<std::string(const std::string& service)> locate;
+};
+
 // Handed to a module's setup function; the module adds its routes and checks to it.
 class ServiceBuilder {
  public:
-  ServiceBuilder(std::string name, BuildInfo build, http::Client& client);
+  ServiceBuilder(std::string name, BuildInfo build, http::Client& client, ServiceEnvironment environment = {});
 
   const std::string& name() const { return name_; }
   http::Router& router() { return router_; }
   metrics::Registry& metrics() { return *metrics_; }
   http::Client& client() { return client_; }
+  const ServiceEnvironment& environment() const { return environment_; }
+  const BuildInfo& build_info() const { return build_; }
 
   void add_readiness_check(std::string name, ReadinessCheck check);
   // A service this one calls: /ready fails while its /health does not answer 200.
@@ -43,11 +53,14 @@ class ServiceBuilder {
   void add_capability(std::string capability);
   // The service's own OpenAPI document (YAML); the common endpoints are merged into it.
   void set_openapi_yaml(std::string_view yaml);
+  // Requests that match no route go to `forwarder` (the gateway) instead of a 404.
+  void set_forwarder(http::Forwarder forwarder) { forwarder_ = std::move(forwarder); }
 
   struct Built {
     http::Router router;
     http::Interceptor interceptor;
     std::shared_ptr<metrics::Registry> metrics;
+    http::Forwarder forwarder;  // empty for domain services
   };
   // Adds the common endpoints and returns what the HTTP server needs.
   Built build() &&;
@@ -61,6 +74,8 @@ class ServiceBuilder {
   std::vector<std::pair<std::string, ReadinessCheck>> checks_;
   std::vector<std::string> capabilities_;
   std::string openapi_yaml_;
+  ServiceEnvironment environment_;
+  http::Forwarder forwarder_;
 };
 
 }  // namespace intercab::service

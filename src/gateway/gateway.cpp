@@ -1,0 +1,205 @@
+// The gateway's middleware chain, in order: CORS preflight, rate limit, route, header
+// transformation, upstream choice with passive health; then metrics and the access log.
+#include "gateway/gateway.hpp"
+
+#include <boost/url/parse.hpp>
+#include <stdexcept>
+
+#include "gateway/policy/headers.hpp"
+#include "platform/http/server.hpp"
+#include "platform/log/log.hpp"
+#include "platform/trace/trace.hpp"
+
+namespace intercab::gateway {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+http::UpstreamChoice parse_upstream(const std::string& service, std::size_t index, const std::string& url) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed || parsed->scheme() != "http" || parsed->host().empty()) {
+    throw std::invalid_argument("upstream of " + service + " is not an http:// URL: " + url);
+  }
+  std::uint16_t port = 80;
+  if (parsed->has_port()) port = static_cast<std::uint16_t>(std::stoi(std::string(parsed->port())));
+  return http::UpstreamChoice{index, std::string(parsed->host()), port};
+}
+
+bool is_idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" || method == "DELETE";
+}
+
+CorsSettings cors_settings(const config::GatewaySettings::Cors& cors) {
+  return CorsSettings{cors.allowed_origins, cors.allowed_methods, cors.allowed_headers,
+                      cors.exposed_headers, cors.max_age_s,       cors.allow_credentials};
+}
+
+std::vector<GatewayRoute> gateway_routes(const config::GatewaySettings& settings) {
+  std::vector<GatewayRoute> routes;
+  for (const auto& route : settings.routes) {
+    routes.push_back({route.prefix, route.service, route.streaming, std::chrono::seconds(route.timeout_s),
+                      std::chrono::seconds(route.idle_timeout_s)});
+  }
+  return routes;
+}
+
+}  // namespace
+
+Gateway::Gateway(const config::GatewaySettings& settings,
+                 const std::map<std::string, std::vector<std::string>>& upstream_urls, metrics::Registry& metrics)
+    : settings_(settings),
+      routes_(gateway_routes(settings)),
+      limiter_(settings.rate_limit.requests_per_s, settings.rate_limit.burst),
+      cors_(cors_settings(settings.cors)),
+      requests_(metrics.counter("gateway_requests_total",
+                                "Requests answered by the gateway, by route prefix and status",
+                                {"route", "service", "status"})),
+      durations_(metrics.histogram("gateway_request_duration_seconds",
+                                   "Time from request head to the last response byte, by route prefix",
+                                   {"route", "service"})),
+      upstream_attempts_(metrics.counter("gateway_upstream_attempts_total",
+                                         "Attempts on upstream instances, by result (ok or failed)",
+                                         {"service", "upstream", "result"})),
+      upstream_in_flight_(metrics.gauge("gateway_upstream_in_flight", "Requests in flight per upstream instance",
+                                        {"service", "upstream"})),
+      upstream_ejected_(metrics.gauge("gateway_upstream_ejected",
+                                      "1 while passive health keeps an upstream instance out of rotation",
+                                      {"service", "upstream"})),
+      rate_limited_(metrics.counter("gateway_rate_limited_total", "Requests refused with 429").with()),
+      preflights_(metrics.counter("gateway_cors_preflights_total", "CORS preflight requests, by result", {"result"})) {
+  const auto strategy = parse_balancing_strategy(settings.load_balancing);
+  const PassiveHealth health{settings.eject_after_failures, std::chrono::seconds(settings.eject_for_s)};
+  for (const auto& route : routes_.routes()) {
+    if (upstreams_.contains(route.service)) continue;
+    auto urls = upstream_urls.find(route.service);
+    if (urls == upstream_urls.end() || urls->second.empty()) {
+      throw std::invalid_argument("no upstream instance for service " + route.service + "; set gateway.upstreams." +
+                                  route.service + " or run it in this process");
+    }
+    Upstreams upstreams;
+    upstreams.set = std::make_unique<UpstreamSet>(route.service, urls->second, strategy, health);
+    for (std::size_t i = 0; i < urls->second.size(); ++i) {
+      upstreams.addresses.push_back(parse_upstream(route.service, i, urls->second[i]));
+      upstream_in_flight_.with({route.service, urls->second[i]});
+      upstream_ejected_.with({route.service, urls->second[i]});
+    }
+    upstreams_.emplace(route.service, std::move(upstreams));
+  }
+}
+
+http::ForwardPlan Gateway::reject(http::Request& head, const errors::Problem& problem, http::Headers headers) {
+  http::ForwardPlan plan;
+  plan.respond = http::problem_response(problem, head);
+  plan.response_headers = std::move(headers);
+  plan.complete = [this](const http::Request& request, const http::ForwardOutcome& outcome) {
+    record(request, "(gateway)", "", outcome);
+  };
+  return plan;
+}
+
+http::ForwardPlan Gateway::plan(http::Request& head) {
+  const auto origin = head.header("Origin");
+  if (CorsPolicy::is_preflight(head.method, head.headers)) {
+    auto preflight = cors_.preflight(head.headers);
+    preflights_.with({preflight.allowed ? "allowed" : "refused"}).inc();
+    if (!preflight.allowed) return reject(head, errors::Forbidden("CORS preflight refused: " + preflight.refusal), {});
+    http::ForwardPlan plan;
+    plan.respond = http::Response::empty(204);
+    for (const auto& [name, value] : preflight.headers) plan.respond->headers.add(name, value);
+    plan.complete = [this](const http::Request& request, const http::ForwardOutcome& outcome) {
+      record(request, "(preflight)", "", outcome);
+    };
+    return plan;
+  }
+
+  http::Headers response_headers;
+  for (const auto& [name, value] : cors_.response_headers(origin)) response_headers.add(name, value);
+  // Keyed by the client's address until API keys and users are verified at the gateway: an
+  // unverified key in the bucket name would let a client pick a fresh bucket per request.
+  const auto decision = limiter_.take(client_key("", "", head.remote_address), Clock::now());
+  for (const auto& [name, value] : rate_limit_headers(decision)) response_headers.set(name, value);
+  if (!decision.allowed) {
+    rate_limited_.inc();
+    return reject(head,
+                  errors::TooManyRequests("rate limit of " + std::to_string(decision.limit) +
+                                              " requests exceeded; retry after the time in Retry-After",
+                                          decision.retry_after_s),
+                  std::move(response_headers));
+  }
+
+  const auto* route = routes_.match(head.path);
+  if (route == nullptr) {
+    return reject(head, errors::NotFound("no API route at " + head.path + "; the API is described at /docs"),
+                  std::move(response_headers));
+  }
+  auto& upstreams = upstreams_.at(route->service);
+
+  http::ForwardPlan plan;
+  plan.upstream_name = route->service;
+  plan.target = head.target;
+  plan.upstream_headers = upstream_request_headers(
+      head.headers, ForwardContext{head.request_id, trace::to_traceparent(head.trace), head.trace.tracestate,
+                                   head.remote_address, std::string(head.header("Host")), "http"});
+  plan.response_headers = std::move(response_headers);
+  if (settings_.max_body_bytes > 0) plan.max_body_bytes = settings_.max_body_bytes;
+  plan.connect_timeout = std::chrono::milliseconds(settings_.connect_timeout_ms);
+  plan.timeout = route->timeout;
+  plan.idle_timeout = route->idle_timeout;
+  plan.streaming = route->streaming;
+  plan.max_attempts = settings_.max_attempts;
+  plan.idempotent = is_idempotent(head.method);
+
+  UpstreamSet* set = upstreams.set.get();
+  const auto* addresses = &upstreams.addresses;
+  plan.pick = [this, set, addresses](const std::vector<std::size_t>& tried) -> std::optional<http::UpstreamChoice> {
+    auto instance = set->pick(Clock::now(), tried);
+    if (!instance) return std::nullopt;
+    set->on_start(*instance);
+    upstream_in_flight_.with({set->service(), set->url(*instance)}).inc();
+    return (*addresses)[*instance];
+  };
+  plan.report = [this, set](std::size_t instance, bool healthy) {
+    const auto now = Clock::now();
+    set->on_finish(instance, healthy, now);
+    const auto& url = set->url(instance);
+    upstream_in_flight_.with({set->service(), url}).dec();
+    upstream_attempts_.with({set->service(), url, healthy ? "ok" : "failed"}).inc();
+    if (!healthy) {
+      for (const auto& stats : set->snapshot(now)) {
+        upstream_ejected_.with({set->service(), stats.url}).set(stats.ejected ? 1 : 0);
+      }
+    } else {
+      upstream_ejected_.with({set->service(), url}).set(0);
+    }
+  };
+  plan.complete = [this, prefix = route->prefix, service = route->service](const http::Request& request,
+                                                                           const http::ForwardOutcome& outcome) {
+    record(request, prefix, service, outcome);
+  };
+  return plan;
+}
+
+void Gateway::record(const http::Request& request, const std::string& route, const std::string& service,
+                     const http::ForwardOutcome& outcome) {
+  const auto status = std::to_string(outcome.status);
+  requests_.with({route, service, status}).inc();
+  durations_.with({route, service}).observe(outcome.seconds);
+  log::ScopedLogContext context(
+      {"gateway", request.request_id, request.trace.trace_id_hex(), request.trace.span_id_hex()});
+  log::access(
+      request.method, route, outcome.status, outcome.seconds * 1000.0,
+      {{"service", service}, {"upstream", outcome.upstream}, {"attempts", outcome.attempts}, {"error", outcome.error}});
+}
+
+std::vector<std::string> Gateway::services_without_healthy_instance() const {
+  std::vector<std::string> services;
+  const auto now = Clock::now();
+  for (const auto& [service, upstreams] : upstreams_) {
+    const auto stats = upstreams.set->snapshot(now);
+    const bool all_ejected = std::all_of(stats.begin(), stats.end(), [](const auto& s) { return s.ejected; });
+    if (all_ejected) services.push_back(service);
+  }
+  return services;
+}
+
+}  // namespace intercab::gateway

@@ -1,0 +1,58 @@
+// Registration of the gateway: upstream instances per service (configured, or the services of
+// this process), the forwarder, readiness over passive health, and /docs.
+#include "gateway/gateway_module.hpp"
+
+#include <memory>
+#include <set>
+#include <stdexcept>
+
+#include "gateway/docs/docs.hpp"
+#include "gateway/gateway.hpp"
+#include "gateway/openapi_aggregator.hpp"
+
+namespace intercab::embedded {
+std::string_view gateway_openapi_yaml();
+}
+
+namespace intercab::gateway {
+
+void setup(service::ServiceBuilder& builder) {
+  const auto& environment = builder.environment();
+  if (environment.config == nullptr || !environment.locate) {
+    throw std::logic_error("the gateway module needs the process configuration and service locations");
+  }
+  const auto& settings = environment.config->gateway;
+
+  std::map<std::string, std::vector<std::string>> upstream_urls;
+  std::vector<std::pair<std::string, std::string>> documented_services;
+  for (const auto& route : settings.routes) {
+    if (upstream_urls.contains(route.service)) continue;
+    auto configured = settings.upstreams.find(route.service);
+    upstream_urls[route.service] = configured != settings.upstreams.end() && !configured->second.empty()
+                                       ? configured->second
+                                       : std::vector<std::string>{environment.locate(route.service)};
+    documented_services.emplace_back(route.service, upstream_urls[route.service].front());
+  }
+
+  auto gateway = std::make_shared<Gateway>(settings, upstream_urls, builder.metrics());
+  builder.set_forwarder([gateway](http::Request& head) { return gateway->plan(head); });
+  builder.add_readiness_check("upstreams", [gateway]() -> std::optional<std::string> {
+    auto down = gateway->services_without_healthy_instance();
+    if (down.empty()) return std::nullopt;
+    std::string message = "every instance is ejected for: ";
+    for (std::size_t i = 0; i < down.size(); ++i) message += (i ? ", " : "") + down[i];
+    return message;
+  });
+
+  auto aggregator =
+      std::make_shared<OpenApiAggregator>(builder.client(), documented_services, builder.build_info().version);
+  docs::add_docs_routes(builder.router(), [aggregator] { return aggregator->merged(); });
+  builder.set_openapi_yaml(embedded::gateway_openapi_yaml());
+  for (const char* capability :
+       {"gateway.routing", "gateway.load_balancing", "gateway.passive_health", "gateway.retries", "gateway.streaming",
+        "gateway.header_transformation", "gateway.cors", "gateway.rate_limit", "gateway.docs"}) {
+    builder.add_capability(capability);
+  }
+}
+
+}  // namespace intercab::gateway

@@ -1,0 +1,152 @@
+// CORS decisions (Fetch standard, "CORS protocol") from configured origins, methods and headers.
+#include "gateway/policy/cors.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace intercab::gateway {
+namespace {
+
+constexpr std::string_view kPreflightVary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+
+// RFC 9110 §5.6.2 token characters.
+bool is_token(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+// scheme "://" host [":" port], nothing else: a path or trailing slash would never match what a
+// browser sends, so it is a configuration mistake worth reporting.
+bool is_serialized_origin(std::string_view origin) {
+  const auto separator = origin.find("://");
+  if (separator == std::string_view::npos || separator == 0) return false;
+  const auto authority = origin.substr(separator + 3);
+  if (authority.empty() || authority.front() == ':') return false;
+  return std::all_of(authority.begin(), authority.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == ':' || c == '[' || c == ']';
+  });
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string joined;
+  for (const auto& item : items) {
+    if (!joined.empty()) joined += ", ";
+    joined += item;
+  }
+  return joined;
+}
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
+PreflightResult refuse(std::string reason) {
+  return {.allowed = false, .headers = {{"Vary", std::string(kPreflightVary)}}, .refusal = std::move(reason)};
+}
+
+}  // namespace
+
+CorsPolicy::CorsPolicy(CorsSettings settings) : settings_(std::move(settings)) {
+  for (const auto& origin : settings_.allowed_origins) {
+    if (origin == "*") {
+      any_origin_ = true;
+    } else if (http::iequals(origin, "null")) {
+      throw std::invalid_argument(
+          "CORS: allowed origin \"null\" would admit every sandboxed document and file: page; list real origins");
+    } else if (!is_serialized_origin(origin)) {
+      throw std::invalid_argument("CORS: allowed origin \"" + origin +
+                                  "\" must be scheme://host[:port] without a path, e.g. https://app.example.com");
+    }
+  }
+  if (any_origin_ && settings_.allow_credentials) {
+    throw std::invalid_argument(
+        "CORS: allowed origin \"*\" cannot be combined with allow_credentials; list the origins instead");
+  }
+  for (const auto* list : {&settings_.allowed_methods, &settings_.allowed_headers, &settings_.exposed_headers}) {
+    for (const auto& name : *list) {
+      if (name == "*")
+        throw std::invalid_argument("CORS: \"*\" is not supported in method and header lists; list them");
+      if (!is_token(name)) throw std::invalid_argument("CORS: \"" + name + "\" is not a valid method or header name");
+    }
+  }
+  if (settings_.max_age_s < 0) throw std::invalid_argument("CORS: max_age_s must not be negative");
+}
+
+bool CorsPolicy::is_preflight(std::string_view method, const http::Headers& headers) {
+  return method == "OPTIONS" && headers.contains("Origin") && headers.contains("Access-Control-Request-Method");
+}
+
+bool CorsPolicy::origin_allowed(std::string_view origin) const {
+  if (origin.empty()) return false;
+  if (any_origin_) return true;
+  return std::any_of(settings_.allowed_origins.begin(), settings_.allowed_origins.end(),
+                     [&](const std::string& allowed) { return http::iequals(allowed, origin); });
+}
+
+PreflightResult CorsPolicy::preflight(const http::Headers& request) const {
+  if (request.count("Origin") != 1) return refuse("a preflight must carry exactly one Origin header");
+  const auto origin = request.get("Origin");
+  if (!origin_allowed(origin)) return refuse("origin " + std::string(origin) + " is not allowed");
+
+  const auto method = request.get("Access-Control-Request-Method");
+  if (method.empty()) return refuse("a preflight must carry Access-Control-Request-Method");
+  if (std::find(settings_.allowed_methods.begin(), settings_.allowed_methods.end(), method) ==
+      settings_.allowed_methods.end()) {
+    return refuse("method " + std::string(method) + " is not allowed");
+  }
+
+  // Requested headers arrive as one or more comma-separated lists; answer with the configured
+  // spelling, so nothing the client wrote is echoed.
+  std::vector<std::string> granted_headers;
+  for (const auto& [name, value] : request.fields()) {
+    if (!http::iequals(name, "Access-Control-Request-Headers")) continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      const auto requested = trim(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      if (requested.empty()) continue;
+      const auto allowed =
+          std::find_if(settings_.allowed_headers.begin(), settings_.allowed_headers.end(),
+                       [&](const std::string& candidate) { return http::iequals(candidate, requested); });
+      if (allowed == settings_.allowed_headers.end()) {
+        return refuse("header " + std::string(requested) + " is not allowed");
+      }
+      if (std::find(granted_headers.begin(), granted_headers.end(), *allowed) == granted_headers.end()) {
+        granted_headers.push_back(*allowed);
+      }
+    }
+  }
+
+  PreflightResult result{.allowed = true};
+  // A wildcard policy answers "*": it never carries credentials and is valid for every origin.
+  result.headers.emplace_back("Access-Control-Allow-Origin", any_origin_ ? "*" : std::string(origin));
+  result.headers.emplace_back("Access-Control-Allow-Methods", join(settings_.allowed_methods));
+  if (!granted_headers.empty()) result.headers.emplace_back("Access-Control-Allow-Headers", join(granted_headers));
+  if (settings_.max_age_s > 0)
+    result.headers.emplace_back("Access-Control-Max-Age", std::to_string(settings_.max_age_s));
+  if (settings_.allow_credentials) result.headers.emplace_back("Access-Control-Allow-Credentials", "true");
+  result.headers.emplace_back("Vary", std::string(kPreflightVary));
+  return result;
+}
+
+HeaderList CorsPolicy::response_headers(std::string_view origin) const {
+  HeaderList headers;
+  if (settings_.allowed_origins.empty()) return headers;
+  if (origin_allowed(origin)) {
+    headers.emplace_back("Access-Control-Allow-Origin", any_origin_ ? "*" : std::string(origin));
+    if (settings_.allow_credentials) headers.emplace_back("Access-Control-Allow-Credentials", "true");
+    if (!settings_.exposed_headers.empty()) {
+      headers.emplace_back("Access-Control-Expose-Headers", join(settings_.exposed_headers));
+    }
+  }
+  headers.emplace_back("Vary", "Origin");
+  return headers;
+}
+
+}  // namespace intercab::gateway

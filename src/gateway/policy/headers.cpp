@@ -1,0 +1,108 @@
+// Hop-by-hop, spoofable and malformed header removal, and the forwarding headers the gateway adds.
+#include "gateway/policy/headers.hpp"
+
+#include <algorithm>
+#include <initializer_list>
+#include <string_view>
+#include <vector>
+
+namespace intercab::gateway {
+namespace {
+
+bool is_one_of(std::string_view name, std::initializer_list<std::string_view> names) {
+  return std::any_of(names.begin(), names.end(),
+                     [&](std::string_view candidate) { return http::iequals(name, candidate); });
+}
+
+bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && http::iequals(text.substr(0, prefix.size()), prefix);
+}
+
+// RFC 9110 §7.6.1, plus Proxy-Connection (pre-standard, still sent by some clients) and the
+// framing header Content-Length, which the transport sets for the body it actually sends.
+bool is_hop_by_hop_or_framing(std::string_view name) {
+  return is_one_of(name, {"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
+                          "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length"});
+}
+
+// Headers that upstreams may believe because they normally come from the gateway.
+bool is_gateway_asserted(std::string_view name) {
+  return starts_with_ignoring_case(name, "X-User-") || starts_with_ignoring_case(name, "X-Internal-") ||
+         starts_with_ignoring_case(name, "X-Forwarded-") ||
+         is_one_of(name, {"Forwarded", "X-Real-IP", "X-Request-Id", "traceparent", "tracestate"});
+}
+
+bool is_token(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+// A value with CR or LF would become a second header line (or a second request) upstream.
+bool is_well_formed(std::string_view name, std::string_view value) {
+  return is_token(name) && value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+// The names listed by every Connection header of `headers` (comma-separated, optional spaces).
+std::vector<std::string_view> connection_options(const http::Headers& headers) {
+  std::vector<std::string_view> options;
+  for (const auto& [name, value] : headers.fields()) {
+    if (!http::iequals(name, "Connection")) continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      auto option = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      const auto first = option.find_first_not_of(" \t");
+      if (first == std::string_view::npos) continue;
+      option = option.substr(first, option.find_last_not_of(" \t") - first + 1);
+      options.push_back(option);
+    }
+  }
+  return options;
+}
+
+bool is_named_in(std::string_view name, const std::vector<std::string_view>& options) {
+  return std::any_of(options.begin(), options.end(),
+                     [&](std::string_view option) { return http::iequals(name, option); });
+}
+
+}  // namespace
+
+http::Headers upstream_request_headers(const http::Headers& client_headers, const ForwardContext& context) {
+  http::Headers forwarded;
+  // Context values come from the client too (Host) or from callers; the same rules apply to them.
+  auto add_ours = [&](std::string_view name, std::string_view value) {
+    if (!value.empty() && is_well_formed(name, value)) forwarded.add(std::string(name), std::string(value));
+  };
+  const std::string_view host = context.original_host.empty() ? client_headers.get("Host") : context.original_host;
+  add_ours("Host", host);
+  const auto options = connection_options(client_headers);
+  for (const auto& [name, value] : client_headers.fields()) {
+    if (http::iequals(name, "Host") || !is_well_formed(name, value) || is_hop_by_hop_or_framing(name) ||
+        is_named_in(name, options) || is_gateway_asserted(name)) {
+      continue;
+    }
+    forwarded.add(name, value);
+  }
+  add_ours("X-Request-Id", context.request_id);
+  add_ours("traceparent", context.traceparent);
+  add_ours("tracestate", context.tracestate);
+  add_ours("X-Forwarded-For", context.client_ip);
+  add_ours("X-Forwarded-Host", host);
+  add_ours("X-Forwarded-Proto", context.scheme);
+  return forwarded;
+}
+
+http::Headers client_response_headers(const http::Headers& upstream_headers) {
+  const auto options = connection_options(upstream_headers);
+  http::Headers relayed;
+  for (const auto& [name, value] : upstream_headers.fields()) {
+    if (!is_well_formed(name, value) || is_hop_by_hop_or_framing(name) || is_named_in(name, options)) continue;
+    relayed.add(name, value);
+  }
+  return relayed;
+}
+
+}  // namespace intercab::gateway

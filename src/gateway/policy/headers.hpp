@@ -1,0 +1,35 @@
+// Header transformation at the edge: what the gateway forwards upstream and relays back to the client.
+#pragma once
+
+#include <string>
+
+#include "platform/http/message.hpp"
+
+namespace intercab::gateway {
+
+// Facts about the client request that the gateway asserts to upstreams.
+struct ForwardContext {
+  std::string request_id{};     // X-Request-Id
+  std::string traceparent{};    // the gateway span's traceparent, already formatted
+  std::string tracestate{};     // omitted when empty
+  std::string client_ip{};      // the peer address of the client connection
+  std::string original_host{};  // Host as the client sent it
+  std::string scheme = "http";
+};
+
+// The client's headers minus hop-by-hop ones (RFC 9110 §7.6.1, plus any the client's Connection
+// header names), minus headers upstreams would trust if the client could set them (X-User-*,
+// X-Internal-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, traceparent, tracestate),
+// minus Content-Length (the transport frames the body it actually sends), minus fields that no
+// valid parser would have produced (name not a token, CR/LF/NUL in the value); then Host =
+// original_host and the gateway's X-Request-Id, traceparent, tracestate, X-Forwarded-For,
+// X-Forwarded-Host and X-Forwarded-Proto. The gateway is the edge: it trusts no forwarding
+// header it receives, so X-Forwarded-For holds the client's address only.
+http::Headers upstream_request_headers(const http::Headers& client_headers, const ForwardContext& context);
+
+// The upstream's response headers minus hop-by-hop ones and those its Connection header names.
+// Transfer-Encoding and Content-Length are dropped too: framing is the transport's, which sets
+// whichever fits the body it actually relays to the client.
+http::Headers client_response_headers(const http::Headers& upstream_headers);
+
+}  // namespace intercab::gateway
