@@ -299,6 +299,7 @@ class DocumentMerger {
 
   json::object finish(const std::string& gateway_version) && {
     make_operation_ids_unique();
+    auto tags = top_level_tags();  // before paths_ is moved: it lists only tags that operations use
     json::object merged{
         {"openapi", "3.1.0"},
         {"info",
@@ -308,7 +309,7 @@ class DocumentMerger {
            "Every intercab service's API as routed by the gateway; each operation is tagged with the service that "
            "implements it."}}},
         {"servers", json::array{json::object{{"url", "/"}}}},
-        {"tags", tags()},
+        {"tags", std::move(tags)},
         {"paths", std::move(paths_)},
     };
     if (!webhooks_.empty()) merged["webhooks"] = std::move(webhooks_);
@@ -371,7 +372,7 @@ class DocumentMerger {
   }
 
   // One tag per service, in the order given, then the services' own tags that some operation still uses.
-  json::array tags() const {
+  json::array top_level_tags() const {
     json::array tags;
     std::set<std::string, std::less<>> listed;
     for (const auto& [service, description] : service_tags_) {

@@ -1,3 +1,4 @@
+// Tests of the CORS policy: allowed and refused origins, methods and headers; wildcard; credentials.
 #include "gateway/policy/cors.hpp"
 
 #include <gtest/gtest.h>

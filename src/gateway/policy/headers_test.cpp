@@ -1,3 +1,4 @@
+// Tests of the edge header rules: hop-by-hop, spoofed and hostile fields, headers the gateway adds.
 #include "gateway/policy/headers.hpp"
 
 #include <gtest/gtest.h>

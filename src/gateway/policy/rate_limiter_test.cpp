@@ -1,3 +1,4 @@
+// Tests of the rate limiter: burst, refill, header values, concurrency, bounded memory.
 #include "gateway/policy/rate_limiter.hpp"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// Tests of the gateway route table: validation, segment-boundary matching, the default routes.
 #include "gateway/policy/route_table.hpp"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// Tests of upstream instance sets: round robin, least connections, ejection, exclusion.
 #include "gateway/policy/upstreams.hpp"
 
 #include <gtest/gtest.h>
