@@ -2,9 +2,13 @@
 // (in this test process) and checks routing of every prefix, load balancing and ejection,
 // retries, rate limits, CORS, 502/504, header hygiene, streaming of a 50 MB upload without
 // memory growth, metrics, and the malformed-HTTP corpus including request smuggling.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/json/object.hpp>
@@ -112,6 +116,67 @@ class FakeInstance {
   std::atomic<bool> failing_{false};
 };
 
+// A server-sent-events upstream on a raw socket: answers each connection with `events` chunks,
+// `gap` apart, after `pause` before the first; closes after the last.
+class SseUpstream {
+ public:
+  SseUpstream(int events, std::chrono::milliseconds gap, std::chrono::milliseconds pause)
+      : events_(events), gap_(gap), pause_(pause) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    ::listen(listener_, 8);
+    socklen_t length = sizeof(address);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~SseUpstream() {
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  void serve() {
+    while (true) {
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      char buffer[4096];
+      std::string head;
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        const auto n = ::recv(client, buffer, sizeof(buffer), 0);
+        if (n <= 0) break;
+        head.append(buffer, static_cast<std::size_t>(n));
+      }
+      auto send_all = [client](const std::string& bytes) {
+        return ::send(client, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+      };
+      bool open = send_all("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+      std::this_thread::sleep_for(pause_);
+      for (int i = 0; open && i < events_; ++i) {
+        if (i > 0) std::this_thread::sleep_for(gap_);
+        const std::string event = "data: event " + std::to_string(i) + "\n\n";
+        char size[16];
+        std::snprintf(size, sizeof(size), "%zx\r\n", event.size());
+        open = send_all(size + event + "\r\n");
+      }
+      if (open) send_all("0\r\n\r\n");
+      ::close(client);
+    }
+  }
+
+  int events_;
+  std::chrono::milliseconds gap_;
+  std::chrono::milliseconds pause_;
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;
@@ -165,6 +230,11 @@ class Gateway : public ::testing::Test {
       routes +=
           "    - {prefix: \"" + prefix + "\", service: " + service + (service == "ai" ? ", timeout_s: 1" : "") + "}\n";
     }
+    // A streaming route whose total timeout (1 s) is shorter than its streams: only the idle
+    // timeout (1 s without a byte) may end them.
+    routes +=
+        "    - {prefix: /api/v1/notifications/stream, service: notification, streaming: true, timeout_s: 1, "
+        "idle_timeout_s: 1}\n";
     std::string upstreams;
     for (const auto& [service, instances] : fakes_) {
       upstreams += "    " + service + ": [";
@@ -185,6 +255,8 @@ class Gateway : public ::testing::Test {
       for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       env[upper + "_URL"] = instances.front()->url();
     }
+    // Under AddressSanitizer, freed memory sits in a quarantine that would count as growth.
+    env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=1:quarantine_size_mb=0";
     for (const auto& [name, value] : extra_env) env[name] = value;
     const auto ports_file = running.home->path() / "ports.json";
     running.process = std::make_unique<testing::ChildProcess>(
@@ -468,6 +540,43 @@ TEST_F(Gateway, MalformedRequestsNeverReachTheUpstream) {
   }
   EXPECT_GT(cases, 100);
   EXPECT_EQ(call("GET", "/health")->status, 200);
+}
+
+TEST_F(Gateway, StreamingRoutesRelayEventsAsTheyComeAndOnlyTheIdleTimeoutEndsThem) {
+  SseUpstream steady(8, 300ms, 0ms);  // 2.1 s of events: longer than the route's 1 s total timeout
+  auto gateway = start_gateway({{"NOTIFICATION_UPSTREAMS", steady.url()}});
+  ASSERT_NE(gateway.port, 0);
+  testing::RawConnection connection(gateway.port);
+  const auto begin = std::chrono::steady_clock::now();
+  connection.send("GET /api/v1/notifications/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n");
+  std::string received;
+  std::optional<std::chrono::steady_clock::duration> first_event;
+  bool closed = false;
+  while (!closed && std::chrono::steady_clock::now() - begin < 6s) {
+    received += connection.read_until_close(100ms, &closed);
+    if (!first_event && received.find("data: event 0") != std::string::npos) {
+      first_event = std::chrono::steady_clock::now() - begin;
+    }
+    if (received.find("\r\n0\r\n\r\n") != std::string::npos) break;
+  }
+  ASSERT_TRUE(first_event) << received << gateway.process->log();
+  EXPECT_LT(*first_event, 600ms) << "events are relayed as they arrive, not buffered";
+  EXPECT_THAT(received, HasSubstr("data: event 7")) << "the stream outlived the total timeout";
+  EXPECT_THAT(received, HasSubstr("text/event-stream"));
+
+  SseUpstream stalled(2, 2500ms, 0ms);  // one event, then 2.5 s of silence
+  auto stalled_gateway = start_gateway({{"NOTIFICATION_UPSTREAMS", stalled.url()}});
+  testing::RawConnection stalled_connection(stalled_gateway.port);
+  const auto stalled_begin = std::chrono::steady_clock::now();
+  stalled_connection.send("GET /api/v1/notifications/stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  bool stalled_closed = false;
+  const auto partial = stalled_connection.read_until_close(5s, &stalled_closed);
+  EXPECT_TRUE(stalled_closed);
+  EXPECT_THAT(partial, HasSubstr("data: event 0"));
+  EXPECT_THAT(partial, ::testing::Not(HasSubstr("data: event 1")));
+  const auto elapsed = std::chrono::steady_clock::now() - stalled_begin;
+  EXPECT_GE(elapsed, 900ms);
+  EXPECT_LT(elapsed, 2400ms) << "cut by the 1 s idle timeout, before the upstream's next event";
 }
 
 TEST_F(Gateway, ZStopsCleanlyOnSigterm) {

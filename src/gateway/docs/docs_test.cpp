@@ -215,6 +215,11 @@ TEST_F(MergeOpenApiTest, KeepsTheFirstServicesOperationWhenTwoDeclareTheSameOne)
   EXPECT_EQ(operation(merged, "/api/v1/quotes", "get").at("operationId").as_string(), "listQuotes");
 }
 
+TEST_F(MergeOpenApiTest, ListingAServiceTwiceChangesNothing) {
+  EXPECT_EQ(merge_openapi({{"booking", booking_}, {"payment", payment_}, {"booking", booking_}}, "1.2.3"),
+            merge_openapi({{"booking", booking_}, {"payment", payment_}}, "1.2.3"));
+}
+
 TEST_F(MergeOpenApiTest, NoServicesGiveAnEmptyButValidDocument) {
   const auto merged = merge_openapi({}, "1.2.3");
   EXPECT_TRUE(merged.at("paths").as_object().empty());

@@ -195,7 +195,6 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
   }
   auto sockets = upstream_sockets;
   const auto executor = co_await asio::this_coro::executor;
-  const auto deadline = started + plan.timeout;
 
   // The request as sent upstream: transformed headers, our own framing.
   bhttp::request<bhttp::buffer_body> upstream_request;
@@ -234,17 +233,28 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     outcome.upstream = choice->host + ":" + std::to_string(choice->port);
     Attempt attempt;
 
-    // Set the timer for the next upstream operation: the remaining budget, or the idle time.
+    // Timers: while the request goes up, each write may take the body timeout (uploads are as
+    // slow as the client); once it is sent, the route's timeout runs for the whole answer (as
+    // Envoy's route timeout does). Streaming routes only have the idle timeout, per operation.
+    bool request_sent = false;
+    Clock::time_point deadline = Clock::time_point::max();
     auto arm = [&](beast::tcp_stream& stream) {
       if (plan.streaming) {
         stream.expires_after(plan.idle_timeout);
+      } else if (!request_sent) {
+        stream.expires_after(limits.body_timeout);
       } else {
         stream.expires_at(deadline);
       }
     };
-    auto timed_out = [&](const beast::error_code& error) {
-      return error == beast::error::timeout || (!plan.streaming && Clock::now() >= deadline);
+    // Whether to pass the relayed bytes on now: at the end, when the buffer is full, or when
+    // everything received so far has been parsed (streams flush then too, so nothing waits).
+    auto flush_now = [&](bool done, std::size_t filled_bytes, std::size_t unparsed_bytes) {
+      if (done) return true;
+      if (filled_bytes == 0) return false;  // only framing (a chunk header) was read
+      return filled_bytes == relay_buffer.size() || unparsed_bytes == 0 || plan.streaming;
     };
+    auto timed_out = [](const beast::error_code& error) { return error == beast::error::timeout; };
 
     // A fresh connection to the chosen instance; on failure `upstream` stays empty.
     std::optional<beast::tcp_stream> upstream;
@@ -252,14 +262,16 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       tcp::resolver resolver(executor);
       auto [resolve_error, endpoints] =
           co_await resolver.async_resolve(choice->host, std::to_string(choice->port), kAwaitable);
-      if (resolve_error) co_return ExchangeError{502, "cannot resolve " + plan.upstream_name + " at " + outcome.upstream};
+      if (resolve_error)
+        co_return ExchangeError{502, "cannot resolve " + plan.upstream_name + " at " + outcome.upstream};
       upstream.emplace(executor);
-      upstream->expires_after(std::min<Clock::duration>(plan.connect_timeout, deadline - Clock::now()));
+      upstream->expires_after(plan.connect_timeout);
       auto [connect_error, endpoint] = co_await upstream->async_connect(endpoints, kAwaitable);
       if (connect_error) {
         upstream.reset();
         co_return connect_error == beast::error::timeout
-            ? ExchangeError{504, plan.upstream_name + " at " + outcome.upstream + " did not accept a connection in time"}
+            ? ExchangeError{504,
+                            plan.upstream_name + " at " + outcome.upstream + " did not accept a connection in time"}
             : ExchangeError{502, plan.upstream_name + " at " + outcome.upstream + " refused the connection (" +
                                      connect_error.message() + ")"};
       }
@@ -306,12 +318,18 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
         auto [error, n] = co_await bhttp::async_write(*upstream, *request_writer, kAwaitable);
         relay_error = error;
       }
+      // A full buffer per read for bodies, instead of the header-sized one the session reads
+      // request heads with; restored before the next request head.
+      const auto head_buffer_limit = buffer.max_size();
+      buffer.max_size(std::max(head_buffer_limit, kRelayChunkBytes));
+      std::size_t filled = 0;
       while (has_body && !body_parser.is_done() && !relay_error) {
         attempt.body_consumed = true;
-        body_parser.get().body().data = relay_buffer.data();
-        body_parser.get().body().size = relay_buffer.size();
+        body_parser.get().body().data = relay_buffer.data() + filled;
+        body_parser.get().body().size = relay_buffer.size() - filled;
         client.expires_after(plan.streaming ? plan.idle_timeout : limits.body_timeout);
-        auto [read_error, read_bytes] = co_await bhttp::async_read(client, buffer, body_parser, kAwaitable);
+        // read_some, not read: relay what has arrived instead of waiting for a full buffer.
+        auto [read_error, read_bytes] = co_await bhttp::async_read_some(client, buffer, body_parser, kAwaitable);
         if (read_error && read_error != bhttp::error::need_buffer) {
           client_failed = true;
           if (read_error == bhttp::error::body_limit) {
@@ -319,13 +337,17 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
           }
           break;
         }
+        filled = relay_buffer.size() - body_parser.get().body().size;
+        if (!flush_now(body_parser.is_done(), filled, buffer.size())) continue;
         upstream_request.body().data = relay_buffer.data();
-        upstream_request.body().size = relay_buffer.size() - body_parser.get().body().size;
+        upstream_request.body().size = filled;
         upstream_request.body().more = !body_parser.is_done();
+        filled = 0;
         arm(*upstream);
         auto [write_error, written] = co_await bhttp::async_write(*upstream, *request_writer, kAwaitable);
         if (write_error && write_error != bhttp::error::need_buffer) relay_error = write_error;
       }
+      buffer.max_size(head_buffer_limit);
     } else {
       relay_error = head_error;
     }
@@ -342,6 +364,9 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       if (plan.complete) plan.complete(request, outcome);
       co_return false;
     }
+
+    request_sent = true;
+    deadline = Clock::now() + plan.timeout;
 
     // Response head from the upstream.
     beast::flat_buffer upstream_buffer;
@@ -413,20 +438,25 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       auto [error, n] = co_await bhttp::async_write(client, response_writer, kAwaitable);
       relayed = !error;
     }
+    std::size_t filled = 0;
     while (relayed && !response_parser.is_done()) {
-      response_parser.get().body().data = relay_buffer.data();
-      response_parser.get().body().size = relay_buffer.size();
+      response_parser.get().body().data = relay_buffer.data() + filled;
+      response_parser.get().body().size = relay_buffer.size() - filled;
       arm(*upstream);
+      // read_some, not read: events of a stream go out as they come, not when a buffer fills.
       auto [read_error, read_bytes] =
-          co_await bhttp::async_read(*upstream, upstream_buffer, response_parser, kAwaitable);
+          co_await bhttp::async_read_some(*upstream, upstream_buffer, response_parser, kAwaitable);
       if (read_error && read_error != bhttp::error::need_buffer) {
         outcome.error = "upstream response ended early: " + read_error.message();
         relayed = false;
         break;
       }
+      filled = relay_buffer.size() - response_parser.get().body().size;
+      if (!flush_now(response_parser.is_done(), filled, upstream_buffer.size())) continue;
       client_response.body().data = relay_buffer.data();
-      client_response.body().size = relay_buffer.size() - response_parser.get().body().size;
+      client_response.body().size = filled;
       client_response.body().more = !response_parser.is_done();
+      filled = 0;
       client.expires_after(plan.streaming ? plan.idle_timeout : limits.body_timeout);
       auto [write_error, written] = co_await bhttp::async_write(client, response_writer, kAwaitable);
       if (write_error && write_error != bhttp::error::need_buffer) {
