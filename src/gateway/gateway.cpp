@@ -2,6 +2,7 @@
 // transformation, upstream choice with passive health; then metrics and the access log.
 #include "gateway/gateway.hpp"
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <stdexcept>
 
@@ -77,22 +78,40 @@ Gateway::Gateway(const config::GatewaySettings& settings,
                                   route.service + " or run it in this process");
     }
     Upstreams upstreams;
+    upstreams.gateway = this;
     upstreams.set = std::make_unique<UpstreamSet>(route.service, urls->second, strategy, health);
     for (std::size_t i = 0; i < urls->second.size(); ++i) {
-      upstreams.addresses.push_back(parse_upstream(route.service, i, urls->second[i]));
-      upstream_in_flight_.with({route.service, urls->second[i]});
-      upstream_ejected_.with({route.service, urls->second[i]});
+      const auto& url = urls->second[i];
+      upstreams.addresses.push_back(parse_upstream(route.service, i, url));
+      upstreams.stats.push_back({&upstream_in_flight_.with({route.service, url}),
+                                 &upstream_ejected_.with({route.service, url}),
+                                 &upstream_attempts_.with({route.service, url, "ok"}),
+                                 &upstream_attempts_.with({route.service, url, "failed"})});
     }
     upstreams_.emplace(route.service, std::move(upstreams));
   }
+  for (const auto& route : routes_.routes()) add_route_stats(route.prefix, route.service);
+  rejected_stats_ = &add_route_stats("(gateway)", "");
+  preflight_stats_ = &add_route_stats("(preflight)", "");
+}
+
+Gateway::RouteStats& Gateway::add_route_stats(const std::string& route, const std::string& service) {
+  auto stats = std::make_unique<RouteStats>();
+  stats->gateway = this;
+  stats->route = route;
+  stats->service = service;
+  stats->duration = &durations_.with({route, service});
+  auto& added = *stats;
+  route_stats_[route] = std::move(stats);
+  return added;
 }
 
 http::ForwardPlan Gateway::reject(http::Request& head, const errors::Problem& problem, http::Headers headers) {
   http::ForwardPlan plan;
   plan.respond = http::problem_response(problem, head);
   plan.response_headers = std::move(headers);
-  plan.complete = [this](const http::Request& request, const http::ForwardOutcome& outcome) {
-    record(request, "(gateway)", "", outcome);
+  plan.complete = [stats = rejected_stats_](const http::Request& request, const http::ForwardOutcome& outcome) {
+    stats->gateway->record(*stats, request, outcome);
   };
   return plan;
 }
@@ -106,8 +125,8 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
     http::ForwardPlan plan;
     plan.respond = http::Response::empty(204);
     for (const auto& [name, value] : preflight.headers) plan.respond->headers.add(name, value);
-    plan.complete = [this](const http::Request& request, const http::ForwardOutcome& outcome) {
-      record(request, "(preflight)", "", outcome);
+    plan.complete = [stats = preflight_stats_](const http::Request& request, const http::ForwardOutcome& outcome) {
+      stats->gateway->record(*stats, request, outcome);
     };
     return plan;
   }
@@ -149,46 +168,54 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
   plan.max_attempts = settings_.max_attempts;
   plan.idempotent = is_idempotent(head.method);
 
-  UpstreamSet* set = upstreams.set.get();
-  const auto* addresses = &upstreams.addresses;
-  plan.pick = [this, set, addresses](const std::vector<std::size_t>& tried) -> std::optional<http::UpstreamChoice> {
-    auto instance = set->pick(Clock::now(), tried);
+  // Each callback captures one pointer, which std::function keeps without allocating.
+  Upstreams* target = &upstreams;
+  plan.pick = [target](const std::vector<std::size_t>& tried) -> std::optional<http::UpstreamChoice> {
+    auto instance = target->set->pick(Clock::now(), tried);
     if (!instance) return std::nullopt;
-    set->on_start(*instance);
-    upstream_in_flight_.with({set->service(), set->url(*instance)}).inc();
-    return (*addresses)[*instance];
+    target->set->on_start(*instance);
+    target->stats[*instance].in_flight->inc();
+    return target->addresses[*instance];
   };
-  plan.report = [this, set](std::size_t instance, bool healthy) {
-    const auto now = Clock::now();
-    set->on_finish(instance, healthy, now);
-    const auto& url = set->url(instance);
-    upstream_in_flight_.with({set->service(), url}).dec();
-    upstream_attempts_.with({set->service(), url, healthy ? "ok" : "failed"}).inc();
-    if (!healthy) {
-      for (const auto& stats : set->snapshot(now)) {
-        upstream_ejected_.with({set->service(), stats.url}).set(stats.ejected ? 1 : 0);
-      }
-    } else {
-      upstream_ejected_.with({set->service(), url}).set(0);
-    }
-  };
-  plan.complete = [this, prefix = route->prefix, service = route->service](const http::Request& request,
-                                                                           const http::ForwardOutcome& outcome) {
-    record(request, prefix, service, outcome);
+  plan.report = [target](std::size_t instance, bool healthy) { target->gateway->report(*target, instance, healthy); };
+  RouteStats* stats = route_stats_.at(route->prefix).get();
+  plan.complete = [stats](const http::Request& request, const http::ForwardOutcome& outcome) {
+    stats->gateway->record(*stats, request, outcome);
   };
   return plan;
 }
 
-void Gateway::record(const http::Request& request, const std::string& route, const std::string& service,
-                     const http::ForwardOutcome& outcome) {
-  const auto status = std::to_string(outcome.status);
-  requests_.with({route, service, status}).inc();
-  durations_.with({route, service}).observe(outcome.seconds);
+void Gateway::report(Upstreams& upstreams, std::size_t instance, bool healthy) {
+  const auto now = Clock::now();
+  upstreams.set->on_finish(instance, healthy, now);
+  auto& stats = upstreams.stats[instance];
+  stats.in_flight->dec();
+  (healthy ? stats.ok : stats.failed)->inc();
+  if (healthy) {
+    stats.ejected->set(0);
+    return;
+  }
+  const auto snapshot = upstreams.set->snapshot(now);
+  for (std::size_t i = 0; i < snapshot.size(); ++i) upstreams.stats[i].ejected->set(snapshot[i].ejected ? 1 : 0);
+}
+
+void Gateway::record(RouteStats& stats, const http::Request& request, const http::ForwardOutcome& outcome) {
+  const auto status = std::clamp(outcome.status, 0, 599);
+  auto* counter = stats.by_status[static_cast<std::size_t>(status)].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    counter = &requests_.with({stats.route, stats.service, std::to_string(status)});
+    stats.by_status[static_cast<std::size_t>(status)].store(counter, std::memory_order_release);
+  }
+  counter->inc();
+  stats.duration->observe(outcome.seconds);
+  if (!log::enabled(status >= 500 ? log::Level::error : log::Level::info)) return;
   log::ScopedLogContext context(
       {"gateway", request.request_id, request.trace.trace_id_hex(), request.trace.span_id_hex()});
-  log::access(
-      request.method, route, outcome.status, outcome.seconds * 1000.0,
-      {{"service", service}, {"upstream", outcome.upstream}, {"attempts", outcome.attempts}, {"error", outcome.error}});
+  log::access(request.method, stats.route, outcome.status, outcome.seconds * 1000.0,
+              {{"service", stats.service},
+               {"upstream", outcome.upstream},
+               {"attempts", outcome.attempts},
+               {"error", outcome.error}});
 }
 
 std::vector<std::string> Gateway::services_without_healthy_instance() const {

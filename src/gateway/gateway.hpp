@@ -2,6 +2,8 @@
 // 429, unknown route) or plan its forwarding to an instance of the owning service.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,21 +33,41 @@ class Gateway {
   std::vector<std::string> services_without_healthy_instance() const;
 
  private:
+  // Metric children are looked up once, here, not per request: a lookup builds a label vector.
+  struct InstanceStats {
+    metrics::Gauge* in_flight;
+    metrics::Gauge* ejected;
+    metrics::Counter* ok;
+    metrics::Counter* failed;
+  };
   struct Upstreams {
+    Gateway* gateway;
     std::unique_ptr<UpstreamSet> set;
     std::vector<http::UpstreamChoice> addresses;  // parsed once, by instance index
+    std::vector<InstanceStats> stats;             // by instance index
   };
-  struct RouteMetrics;
+  // Per route prefix (and for the gateway's own answers): requests by status, and durations.
+  struct RouteStats {
+    Gateway* gateway;
+    std::string route;
+    std::string service;
+    metrics::Histogram* duration;
+    std::array<std::atomic<metrics::Counter*>, 600> by_status{};  // filled on first use of a status
+  };
 
   http::ForwardPlan reject(http::Request& head, const errors::Problem& problem, http::Headers headers);
-  void record(const http::Request& request, const std::string& route, const std::string& service,
-              const http::ForwardOutcome& outcome);
+  RouteStats& add_route_stats(const std::string& route, const std::string& service);
+  void record(RouteStats& stats, const http::Request& request, const http::ForwardOutcome& outcome);
+  void report(Upstreams& upstreams, std::size_t instance, bool healthy);
 
   const config::GatewaySettings settings_;
   RouteTable routes_;
   RateLimiter limiter_;
   CorsPolicy cors_;
   std::map<std::string, Upstreams> upstreams_;
+  std::map<std::string, std::unique_ptr<RouteStats>> route_stats_;  // by route prefix; fixed after construction
+  RouteStats* rejected_stats_ = nullptr;
+  RouteStats* preflight_stats_ = nullptr;
   metrics::Family<metrics::Counter>& requests_;
   metrics::Family<metrics::Histogram>& durations_;
   metrics::Family<metrics::Counter>& upstream_attempts_;

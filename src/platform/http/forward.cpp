@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <limits>
 #include <map>
+#include <memory>
 
 #include "platform/http/server_impl.hpp"
 
@@ -54,6 +55,17 @@ bool named_in_connection(std::string_view connection_value, std::string_view nam
 }
 
 bool is_gateway_error(int status) { return status == 502 || status == 503 || status == 504; }
+
+// An idle upstream connection that the peer closed (or that has stray bytes) is useless.
+bool still_open(int fd) {
+  char byte = 0;
+  const auto n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+// A connection used this recently is taken as open without asking the kernel; one that the
+// upstream closed in the meantime fails on the first write, which is retried on a new one.
+constexpr auto kTrustedIdleTime = std::chrono::seconds(2);
 
 }  // namespace
 
@@ -115,13 +127,6 @@ class UpstreamSockets {
     Clock::time_point since;
   };
 
-  // An idle upstream connection that the peer closed (or that has stray bytes) is useless.
-  static bool still_open(int fd) {
-    char byte = 0;
-    const auto n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-  }
-
   std::mutex mutex_;
   std::map<std::string, std::vector<Idle>> idle_;
 };
@@ -154,8 +159,15 @@ Response gateway_error(const ExchangeError& error, const Request& request, const
 
 }  // namespace
 
+void Server::Impl::release_affinity(detail::UpstreamAffinity& affinity) {
+  if (!affinity.stream || !upstream_sockets) return;
+  upstream_sockets->give(affinity.key, affinity.stream->release_socket());
+  affinity.stream.reset();
+}
+
 asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::flat_buffer& buffer,
-                                            RequestParser& parser, Request& request, bool head_request) {
+                                            RequestParser& parser, Request& request, bool head_request,
+                                            detail::UpstreamAffinity& affinity) {
   const auto started = Clock::now();
   ForwardPlan plan = forwarder(request);
   ForwardOutcome outcome;
@@ -216,7 +228,8 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
   // Converting the parser keeps the head and lets the body flow through a fixed buffer.
   bhttp::request_parser<bhttp::buffer_body> body_parser{std::move(parser)};
   body_parser.body_limit(plan.max_body_bytes ? *plan.max_body_bytes : std::numeric_limits<std::uint64_t>::max());
-  std::vector<char> relay_buffer(kRelayChunkBytes);
+  // Not zero-filled: every byte sent from it was written by a read first.
+  auto relay_buffer = std::make_unique_for_overwrite<char[]>(kRelayChunkBytes);
 
   std::vector<std::size_t> tried;
   std::optional<ExchangeError> last_error;
@@ -252,7 +265,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     auto flush_now = [&](bool done, std::size_t filled_bytes, std::size_t unparsed_bytes) {
       if (done) return true;
       if (filled_bytes == 0) return false;  // only framing (a chunk header) was read
-      return filled_bytes == relay_buffer.size() || unparsed_bytes == 0 || plan.streaming;
+      return filled_bytes == kRelayChunkBytes || unparsed_bytes == 0 || plan.streaming;
     };
     auto timed_out = [](const beast::error_code& error) { return error == beast::error::timeout; };
 
@@ -280,7 +293,19 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     };
 
     bool reused = false;
-    if (auto idle = sockets->take(outcome.upstream, executor)) {
+    if (affinity.stream && affinity.key == outcome.upstream &&
+        (Clock::now() - affinity.last_used < kTrustedIdleTime ||
+         still_open(affinity.stream->socket().native_handle()))) {
+      upstream.emplace(std::move(*affinity.stream));
+      affinity.stream.reset();
+      reused = true;
+    } else if (affinity.stream) {
+      sockets->give(affinity.key, affinity.stream->release_socket());
+      affinity.stream.reset();
+    }
+    if (reused) {
+      // the client connection's own upstream connection, from its previous request
+    } else if (auto idle = sockets->take(outcome.upstream, executor)) {
       upstream.emplace(std::move(*idle));
       reused = true;
     } else if (auto failure = co_await connect_fresh()) {
@@ -291,10 +316,20 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     }
 
     // Request head, then the body piece by piece as it arrives from the client.
+    // Without a body the whole request goes out in one write; with one, the head goes first.
+    if (!has_body) {
+      upstream_request.body().data = nullptr;
+      upstream_request.body().size = 0;
+      upstream_request.body().more = false;
+    }
+    auto write_request_head = [&](auto& writer) {
+      return has_body ? bhttp::async_write_header(*upstream, writer, kAwaitable)
+                      : bhttp::async_write(*upstream, writer, kAwaitable);
+    };
     std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_writer;
     request_writer.emplace(upstream_request);
     arm(*upstream);
-    auto [head_error, head_bytes] = co_await bhttp::async_write_header(*upstream, *request_writer, kAwaitable);
+    auto [head_error, head_bytes] = co_await write_request_head(*request_writer);
     if (head_error && reused) {
       // The idle connection died after our liveness check; nothing was sent: once more, afresh.
       if (auto failure = co_await connect_fresh()) {
@@ -305,19 +340,11 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       }
       request_writer.emplace(upstream_request);
       arm(*upstream);
-      std::tie(head_error, head_bytes) = co_await bhttp::async_write_header(*upstream, *request_writer, kAwaitable);
+      std::tie(head_error, head_bytes) = co_await write_request_head(*request_writer);
     }
     beast::error_code relay_error;
     bool client_failed = false;
     if (!head_error) {
-      if (!has_body) {
-        upstream_request.body().data = nullptr;
-        upstream_request.body().size = 0;
-        upstream_request.body().more = false;
-        arm(*upstream);
-        auto [error, n] = co_await bhttp::async_write(*upstream, *request_writer, kAwaitable);
-        relay_error = error;
-      }
       // A full buffer per read for bodies, instead of the header-sized one the session reads
       // request heads with; restored before the next request head.
       const auto head_buffer_limit = buffer.max_size();
@@ -325,8 +352,8 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       std::size_t filled = 0;
       while (has_body && !body_parser.is_done() && !relay_error) {
         attempt.body_consumed = true;
-        body_parser.get().body().data = relay_buffer.data() + filled;
-        body_parser.get().body().size = relay_buffer.size() - filled;
+        body_parser.get().body().data = relay_buffer.get() + filled;
+        body_parser.get().body().size = kRelayChunkBytes - filled;
         client.expires_after(plan.streaming ? plan.idle_timeout : limits.body_timeout);
         // read_some, not read: relay what has arrived instead of waiting for a full buffer.
         auto [read_error, read_bytes] = co_await bhttp::async_read_some(client, buffer, body_parser, kAwaitable);
@@ -337,9 +364,9 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
           }
           break;
         }
-        filled = relay_buffer.size() - body_parser.get().body().size;
+        filled = kRelayChunkBytes - body_parser.get().body().size;
         if (!flush_now(body_parser.is_done(), filled, buffer.size())) continue;
-        upstream_request.body().data = relay_buffer.data();
+        upstream_request.body().data = relay_buffer.get();
         upstream_request.body().size = filled;
         upstream_request.body().more = !body_parser.is_done();
         filled = 0;
@@ -398,7 +425,6 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
           ExchangeError{status, plan.upstream_name + " at " + outcome.upstream + " answered " + std::to_string(status)};
       continue;  // the upstream connection is dropped with `upstream`
     }
-    if (plan.report) plan.report(choice->instance, !is_gateway_error(status));
 
     // Response head to the client, then the body piece by piece.
     bhttp::response<bhttp::buffer_body> client_response{upstream_head.result(), client_version};
@@ -426,34 +452,34 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     outcome.status = status;
 
     bhttp::response_serializer<bhttp::buffer_body> response_writer{client_response};
-    client.expires_after(plan.streaming ? plan.idle_timeout : limits.body_timeout);
-    auto [client_head_error, client_head_bytes] =
-        co_await bhttp::async_write_header(client, response_writer, kAwaitable);
-    attempt.response_started = true;
-    bool relayed = !client_head_error;
-    if (relayed && (bodiless || response_parser.is_done())) {
-      client_response.body().data = nullptr;
-      client_response.body().size = 0;
-      client_response.body().more = false;
-      auto [error, n] = co_await bhttp::async_write(client, response_writer, kAwaitable);
+    bool relayed = true;
+    if (plan.streaming && !response_parser.is_done()) {
+      // A stream's client (EventSource) learns from the head that the stream is open: send it now.
+      client.expires_after(plan.idle_timeout);
+      auto [error, n] = co_await bhttp::async_write_header(client, response_writer, kAwaitable);
       relayed = !error;
     }
+    // Otherwise the head goes out with the first body bytes, in one write.
+    bool upstream_failed_before_head = false;
     std::size_t filled = 0;
-    while (relayed && !response_parser.is_done()) {
-      response_parser.get().body().data = relay_buffer.data() + filled;
-      response_parser.get().body().size = relay_buffer.size() - filled;
-      arm(*upstream);
-      // read_some, not read: events of a stream go out as they come, not when a buffer fills.
-      auto [read_error, read_bytes] =
-          co_await bhttp::async_read_some(*upstream, upstream_buffer, response_parser, kAwaitable);
-      if (read_error && read_error != bhttp::error::need_buffer) {
-        outcome.error = "upstream response ended early: " + read_error.message();
-        relayed = false;
-        break;
+    while (relayed) {
+      if (!response_parser.is_done()) {
+        response_parser.get().body().data = relay_buffer.get() + filled;
+        response_parser.get().body().size = kRelayChunkBytes - filled;
+        arm(*upstream);
+        // read_some, not read: events of a stream go out as they come, not when a buffer fills.
+        auto [read_error, read_bytes] =
+            co_await bhttp::async_read_some(*upstream, upstream_buffer, response_parser, kAwaitable);
+        if (read_error && read_error != bhttp::error::need_buffer) {
+          outcome.error = "upstream response ended early: " + read_error.message();
+          upstream_failed_before_head = !response_writer.is_header_done();
+          relayed = false;
+          break;
+        }
+        filled = kRelayChunkBytes - response_parser.get().body().size;
+        if (!flush_now(response_parser.is_done(), filled, upstream_buffer.size())) continue;
       }
-      filled = relay_buffer.size() - response_parser.get().body().size;
-      if (!flush_now(response_parser.is_done(), filled, upstream_buffer.size())) continue;
-      client_response.body().data = relay_buffer.data();
+      client_response.body().data = filled > 0 ? relay_buffer.get() : nullptr;
       client_response.body().size = filled;
       client_response.body().more = !response_parser.is_done();
       filled = 0;
@@ -463,10 +489,21 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
         outcome.error = "client went away while the response was relayed";
         relayed = false;
       }
+      if (!client_response.body().more) break;
     }
+    // Reported once the exchange is over, so that least-connections counts long streams.
+    if (plan.report) plan.report(choice->instance, !is_gateway_error(status) && !upstream_failed_before_head);
+    if (upstream_failed_before_head) {
+      // Nothing reached the client yet: it gets a 502 instead of a cut connection.
+      last_error = ExchangeError{502, plan.upstream_name + " at " + outcome.upstream + " broke off its response"};
+      break;
+    }
+    attempt.response_started = true;
     if (relayed && response_parser.is_done() && upstream_head.keep_alive() && upstream_buffer.size() == 0) {
       upstream->expires_never();
-      sockets->give(outcome.upstream, upstream->release_socket());
+      affinity.key = outcome.upstream;
+      affinity.last_used = Clock::now();
+      affinity.stream.emplace(std::move(*upstream));
     }
     outcome.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     if (plan.complete) plan.complete(request, outcome);

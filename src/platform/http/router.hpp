@@ -16,6 +16,10 @@ using Handler = std::function<Response(Request&)>;
 struct RouteOptions {
   // Overrides the server's default body limit (for uploads); nullopt = the default.
   std::optional<std::size_t> max_body_bytes;
+  // Runs the handler on the io thread instead of the worker pool. Only for handlers that take
+  // microseconds and never block (liveness, static documents): they then answer even when
+  // every worker is busy, and skip two thread hand-offs.
+  bool runs_inline = false;
 };
 
 struct Route {

@@ -2,6 +2,7 @@
 // threads, request ids and trace context, graceful drain.
 #include "platform/http/server.hpp"
 
+#include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -40,6 +41,11 @@ Runtime::Impl::Impl(int io_threads, int worker_threads)
 }
 
 Runtime::Impl::~Impl() { stop(); }
+
+asio::any_io_executor Runtime::Impl::connection_executor() {
+  if (io_runners.size() == 1) return io.get_executor();
+  return asio::make_strand(io);
+}
 
 void Runtime::Impl::stop() {
   std::call_once(stopped, [this] {
@@ -99,15 +105,19 @@ namespace {
 
 std::string generate_request_id() {
   thread_local std::mt19937_64 random{std::random_device{}()};
-  const std::uint64_t high = random();
-  const std::uint64_t low = random();
-  char text[37];
   // UUID version 4 layout; the id only has to be unique, not secret.
-  std::snprintf(text, sizeof(text), "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(high >> 32),
-                static_cast<unsigned>((high >> 16) & 0xffff), static_cast<unsigned>(high & 0x0fff),
-                static_cast<unsigned>(0x8000 | ((low >> 48) & 0x3fff)),
-                static_cast<unsigned long long>(low & 0xffffffffffffULL));
-  return text;
+  std::array<std::uint64_t, 2> words{random(), random()};
+  words[0] = (words[0] & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  words[1] = (words[1] & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  std::size_t position = 0;
+  for (int nibble = 0; nibble < 32; ++nibble) {
+    if (position == 8 || position == 13 || position == 18 || position == 23) ++position;
+    const auto word = words[static_cast<std::size_t>(nibble / 16)];
+    id[position++] = kHex[(word >> (60 - 4 * (nibble % 16))) & 0xf];
+  }
+  return id;
 }
 
 // A caller's X-Request-Id is kept when it is a sane token; anything else is replaced so that
@@ -246,6 +256,7 @@ asio::awaitable<Response> Server::Impl::dispatch(Request& request, const RouteMa
     auto mapped = [&handler](Request& r) { return invoke_handler(handler, r); };
     return interceptor ? interceptor(request, mapped) : mapped(request);
   };
+  if (match.status == MatchStatus::kFound && match.route->options.runs_inline) co_return run();
   if (queued_jobs.fetch_add(1) >= limits.max_queued_requests) {
     queued_jobs.fetch_sub(1);
     co_return problem_response(errors::Unavailable("the server is at capacity; retry shortly", 1), request);
@@ -320,6 +331,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
     if (!ec) remote = endpoint.address().to_string();
   }
 
+  detail::UpstreamAffinity affinity;
   bool first_request = true;
   while (!draining.load()) {
     RequestParser parser;
@@ -382,7 +394,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
 
       match = router.match(request.method, request.path);
       if (match.status == MatchStatus::kNotFound && forwarder) {
-        const bool reusable = co_await forward(stream, buffer, parser, request, head_request);
+        const bool reusable = co_await forward(stream, buffer, parser, request, head_request, affinity);
         in_flight.fetch_sub(1);
         if (!reusable || draining.load()) break;
         continue;
@@ -430,6 +442,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
     if (write_error || !keep_alive) break;
   }
 
+  release_affinity(affinity);
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   connection->alive = false;
@@ -440,7 +453,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
 asio::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
   auto self = shared_from_this();
   while (!draining.load()) {
-    auto [error, socket] = co_await acceptor->async_accept(asio::make_strand(runtime.io), kAwaitable);
+    auto [error, socket] = co_await acceptor->async_accept(runtime.connection_executor(), kAwaitable);
     if (error == asio::error::operation_aborted || draining.load()) break;
     if (error) {
       // Out of descriptors or a transient network error: back off instead of spinning.
@@ -476,7 +489,7 @@ Server::Server(Runtime& runtime, Router router, ServerLimits limits, Interceptor
 Server::~Server() { start_drain(); }
 
 std::uint16_t Server::listen(const std::string& address, std::uint16_t port) {
-  auto acceptor = std::make_shared<tcp::acceptor>(asio::make_strand(impl_->runtime.io));
+  auto acceptor = std::make_shared<tcp::acceptor>(impl_->runtime.connection_executor());
   tcp::endpoint endpoint(asio::ip::make_address(address), port);
   acceptor->open(endpoint.protocol());
   acceptor->set_option(asio::socket_base::reuse_address(true));

@@ -31,6 +31,15 @@ struct Connection {
   bool alive = true;
 };
 
+// The upstream connection a client connection used for its last forwarded request. It stays
+// on the client connection's strand, so the next request to the same upstream reuses it with
+// no pool round trip; it goes back to the shared pool when the client connection ends.
+struct UpstreamAffinity {
+  std::string key;  // host:port
+  std::optional<beast::tcp_stream> stream;
+  std::chrono::steady_clock::time_point last_used;
+};
+
 bhttp::response<bhttp::string_body> to_beast(const Response& response, unsigned version, bool keep_alive,
                                              bool head_request);
 
@@ -57,7 +66,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // Relays a request no route matched to an upstream chosen by `forwarder` (forward.cpp).
   // Returns whether the client connection may carry another request.
   asio::awaitable<bool> forward(beast::tcp_stream& client, beast::flat_buffer& buffer, RequestParser& parser,
-                                Request& request, bool head_request);
+                                Request& request, bool head_request, detail::UpstreamAffinity& affinity);
+  // Hands a client connection's upstream connection to the shared pool (forward.cpp).
+  void release_affinity(detail::UpstreamAffinity& affinity);
   void close_idle_connections();
 
   Runtime::Impl& runtime;

@@ -35,6 +35,9 @@ class ServerTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(slow_ms_));
       return Response::text("done", "text/plain");
     });
+    router.add(
+        "GET", "/live", [](Request&) { return Response::text("alive", "text/plain"); },
+        RouteOptions{.max_body_bytes = std::nullopt, .runs_inline = true});
     router.add("GET", "/boom", [](Request&) -> Response { throw std::runtime_error("secret database password"); });
     router.add("GET", "/trace", [](Request& r) {
       return Response::json(boost::json::object{{"trace_id", r.trace.trace_id_hex()}, {"request_id", r.request_id}});
@@ -311,6 +314,20 @@ TEST_F(ServerTest, QueueBeyondCapacityIs503) {
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 503);
   EXPECT_EQ(response->header("retry-after"), "1");
+}
+
+TEST_F(ServerTest, InlineRoutesAnswerWhileEveryWorkerIsBusy) {
+  auto limits = fast_limits();
+  limits.max_queued_requests = 1;
+  slow_ms_ = 400;
+  start(limits);
+  std::thread client([&] { get("/slow"); });
+  while (!slow_started_) std::this_thread::sleep_for(5ms);
+  auto response = get("/live");
+  client.join();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "alive");
 }
 
 }  // namespace

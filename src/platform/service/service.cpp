@@ -125,9 +125,13 @@ ServiceBuilder::Built ServiceBuilder::build() && {
   capabilities_.insert(capabilities_.begin(),
                        {"platform.health", "platform.readiness", "platform.metrics", "platform.openapi"});
 
-  router_.add("GET", "/health", [](http::Request&) {
-    return http::Response::json(boost::json::object{{"status", "ok"}});
-  });
+  const http::RouteOptions quick{.max_body_bytes = std::nullopt, .runs_inline = true};
+  router_.add(
+      "GET", "/health",
+      [](http::Request&) {
+        return http::Response::json(boost::json::object{{"status", "ok"}});
+      },
+      quick);
 
   router_.add("GET", "/ready", [checks = checks_](http::Request&) {
     boost::json::object results;
@@ -158,12 +162,14 @@ ServiceBuilder::Built ServiceBuilder::build() && {
                                                                   {"build_type", build_.build_type},
                                                                   {"build_time", build_.build_time},
                                                                   {"capabilities", capability_list}});
-  router_.add("GET", "/version",
-              [version](http::Request&) { return http::Response::text(version, "application/json"); });
+  router_.add(
+      "GET", "/version", [version](http::Request&) { return http::Response::text(version, "application/json"); },
+      quick);
 
   const auto openapi = assemble_openapi(name_, openapi_yaml_);
-  router_.add("GET", "/openapi.json",
-              [openapi](http::Request&) { return http::Response::text(openapi, "application/json"); });
+  router_.add(
+      "GET", "/openapi.json", [openapi](http::Request&) { return http::Response::text(openapi, "application/json"); },
+      quick);
 
   auto request_metrics = std::make_shared<RequestMetrics>(*metrics_);
   http::Interceptor interceptor = [request_metrics, service = name_](http::Request& request,
