@@ -2,6 +2,7 @@
 // this process), the forwarder, readiness over passive health, and /docs.
 #include "gateway/gateway_module.hpp"
 
+#include <boost/json/parse.hpp>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -44,8 +45,10 @@ void setup(service::ServiceBuilder& builder) {
     return message;
   });
 
-  auto aggregator =
-      std::make_shared<OpenApiAggregator>(builder.client(), documented_services, builder.build_info().version);
+  const auto own_document =
+      boost::json::parse(service::assemble_openapi("gateway", embedded::gateway_openapi_yaml())).as_object();
+  auto aggregator = std::make_shared<OpenApiAggregator>(builder.client(), own_document, documented_services,
+                                                        builder.build_info().version);
   docs::add_docs_routes(builder.router(), [aggregator] { return aggregator->merged(); });
   builder.set_openapi_yaml(embedded::gateway_openapi_yaml());
   for (const char* capability :

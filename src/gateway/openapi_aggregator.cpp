@@ -8,16 +8,21 @@
 
 namespace intercab::gateway {
 
-OpenApiAggregator::OpenApiAggregator(http::Client& client, std::vector<std::pair<std::string, std::string>> services,
-                                     std::string version, std::chrono::seconds cache_for)
-    : client_(client), services_(std::move(services)), version_(std::move(version)), cache_for_(cache_for) {}
+OpenApiAggregator::OpenApiAggregator(http::Client& client, boost::json::object gateway_document,
+                                     std::vector<std::pair<std::string, std::string>> services, std::string version,
+                                     std::chrono::seconds cache_for)
+    : client_(client),
+      gateway_document_(std::move(gateway_document)),
+      services_(std::move(services)),
+      version_(std::move(version)),
+      cache_for_(cache_for) {}
 
 boost::json::object OpenApiAggregator::merged() {
   std::lock_guard lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
   if (!cached_.empty() && now - fetched_at_ < cache_for_) return cached_;
 
-  std::vector<std::pair<std::string, boost::json::object>> documents;
+  std::vector<std::pair<std::string, boost::json::object>> documents{{"gateway", gateway_document_}};
   std::vector<std::string> missing;
   for (const auto& [service, base_url] : services_) {
     http::ClientRequest request;

@@ -14,15 +14,18 @@ namespace intercab::gateway {
 
 class OpenApiAggregator {
  public:
-  // `services`: (name, base URL) of every service behind the gateway.
-  OpenApiAggregator(http::Client& client, std::vector<std::pair<std::string, std::string>> services,
-                    std::string version, std::chrono::seconds cache_for = std::chrono::seconds(30));
+  // `gateway_document`: the gateway's own OpenAPI document, listed first; `services`: (name,
+  // base URL) of every service behind the gateway.
+  OpenApiAggregator(http::Client& client, boost::json::object gateway_document,
+                    std::vector<std::pair<std::string, std::string>> services, std::string version,
+                    std::chrono::seconds cache_for = std::chrono::seconds(30));
 
   // The merged document; blocks on the services' answers (call it from a worker thread).
   boost::json::object merged();
 
  private:
   http::Client& client_;
+  const boost::json::object gateway_document_;
   const std::vector<std::pair<std::string, std::string>> services_;
   const std::string version_;
   const std::chrono::seconds cache_for_;

@@ -64,6 +64,8 @@ void merge_missing(boost::json::object& base, const boost::json::object& extra) 
   }
 }
 
+}  // namespace
+
 std::string assemble_openapi(const std::string& service_name, std::string_view service_yaml) {
   auto document = to_json(YAML::Load(std::string(service_yaml)));
   if (!document.is_object()) document = boost::json::object{};
@@ -74,6 +76,8 @@ std::string assemble_openapi(const std::string& service_name, std::string_view s
   }
   return boost::json::serialize(document);
 }
+
+namespace {
 
 struct RequestMetrics {
   explicit RequestMetrics(metrics::Registry& registry)

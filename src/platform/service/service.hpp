@@ -24,6 +24,10 @@ struct BuildInfo {
   std::string build_time;
 };
 
+// A service's OpenAPI document as served at /openapi.json: its own YAML with the common
+// endpoints merged in, as JSON text.
+std::string assemble_openapi(const std::string& service_name, std::string_view service_yaml);
+
 // A readiness check returns nullopt when healthy, or a message saying what is wrong.
 using ReadinessCheck = std::function<std::optional<std::string>()>;
 
