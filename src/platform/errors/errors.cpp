@@ -3,6 +3,8 @@
 
 #include <boost/json/array.hpp>
 
+#include "platform/text/text.hpp"
+
 namespace intercab::errors {
 
 Problem::Problem(int status, std::string type, std::string title, std::string detail)
@@ -26,21 +28,10 @@ Forbidden::Forbidden(std::string detail) : Problem(403, "/problems/forbidden", "
 
 NotFound::NotFound(std::string detail) : Problem(404, "/problems/not-found", "Not found", std::move(detail)) {}
 
-namespace {
-std::string join(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string out;
-  for (const auto& part : parts) {
-    if (!out.empty()) out += separator;
-    out += part;
-  }
-  return out;
-}
-}  // namespace
-
 MethodNotAllowed::MethodNotAllowed(std::string method, const std::vector<std::string>& allow)
     : Problem(405, "/problems/method-not-allowed", "Method not allowed",
-              method + " is not allowed here; use " + join(allow, " or ")) {
-  add_header("Allow", join(allow, ", "));
+              method + " is not allowed here; use " + text::join(allow, " or ")) {
+  add_header("Allow", text::join(allow, ", "));
 }
 
 Conflict::Conflict(std::string detail, std::string current_state)

@@ -1,6 +1,8 @@
 // Structured JSON-lines logging (one object per line on stderr) with a per-thread request context.
 #include "platform/log/log.hpp"
 
+#include "platform/text/text.hpp"
+
 #include <spdlog/logger.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -96,74 +98,16 @@ std::string rfc3339_utc_now() {
   return std::string(text, static_cast<std::size_t>(length));
 }
 
-// Length of the well-formed UTF-8 character at `pos` (Unicode table 3-7: no overlongs, surrogates or values past
-// U+10FFFF), or minus the length of the maximal ill-formed subpart there, which becomes one U+FFFD as Unicode
-// recommends.
-int utf8_sequence_at(std::string_view text, std::size_t pos) {
-  auto lead = static_cast<unsigned char>(text[pos]);
-  if (lead < 0x80) return 1;
-  int length = 0;
-  unsigned char low = 0x80;
-  unsigned char high = 0xBF;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) low = 0xA0;
-    if (lead == 0xED) high = 0x9F;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) low = 0x90;
-    if (lead == 0xF4) high = 0x8F;
-  } else {
-    return -1;
-  }
-  for (int i = 1; i < length; ++i) {
-    std::size_t at = pos + static_cast<std::size_t>(i);
-    if (at >= text.size()) return -i;
-    auto next = static_cast<unsigned char>(text[at]);
-    if (next < low || next > high) return -i;
-    low = 0x80;
-    high = 0xBF;
-  }
-  return length;
-}
 
-bool is_valid_utf8(std::string_view text) {
-  for (std::size_t pos = 0; pos < text.size();) {
-    int length = utf8_sequence_at(text, pos);
-    if (length < 0) return false;
-    pos += static_cast<std::size_t>(length);
-  }
-  return true;
-}
 
-// Boost.JSON writes string bytes as they are, and a line with invalid UTF-8 is not JSON that any parser accepts;
-// messages and fields can carry anything a client sent, so such bytes are replaced.
-std::string replace_invalid_utf8(std::string_view text) {
-  constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-  std::string out;
-  out.reserve(text.size() + 8);
-  for (std::size_t pos = 0; pos < text.size();) {
-    int length = utf8_sequence_at(text, pos);
-    if (length > 0) {
-      out.append(text.substr(pos, static_cast<std::size_t>(length)));
-      pos += static_cast<std::size_t>(length);
-    } else {
-      out.append(kReplacement);
-      pos += static_cast<std::size_t>(-length);
-    }
-  }
-  return out;
-}
 
 // Makes any value serialisable as strict JSON: UTF-8 everywhere, and non-finite numbers (which Boost.JSON prints
 // as the non-JSON tokens Infinity and NaN) as strings.
 void make_strict_json(boost::json::value& value) {
   switch (value.kind()) {
     case boost::json::kind::string: {
-      auto& text = value.get_string();
-      if (!is_valid_utf8(text)) text = replace_invalid_utf8(text);
+      auto& string = value.get_string();
+      if (!text::is_valid_utf8(string)) string = text::replace_invalid_utf8(string);
       break;
     }
     case boost::json::kind::double_: {
@@ -178,12 +122,12 @@ void make_strict_json(boost::json::value& value) {
     case boost::json::kind::object: {
       auto& object = value.get_object();
       bool keys_valid = std::all_of(object.begin(), object.end(), [](const boost::json::key_value_pair& member) {
-        return is_valid_utf8(member.key());
+        return text::is_valid_utf8(member.key());
       });
       if (!keys_valid) {
         boost::json::object rebuilt(object.storage());
         rebuilt.reserve(object.size());
-        for (auto& member : object) rebuilt.emplace(replace_invalid_utf8(member.key()), std::move(member.value()));
+        for (auto& member : object) rebuilt.emplace(text::replace_invalid_utf8(member.key()), std::move(member.value()));
         object = std::move(rebuilt);
       }
       for (auto& member : object) make_strict_json(member.value());

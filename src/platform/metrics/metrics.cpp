@@ -1,6 +1,8 @@
 // Metric families, their registry and the Prometheus text exposition (format 0.0.4).
 #include "platform/metrics/metrics.hpp"
 
+#include "platform/text/text.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -49,60 +51,8 @@ std::string describe(const detail::FamilyBase& family) {
   return out;
 }
 
-// Length of the valid UTF-8 sequence starting at `at`, or 0 when it is not one (overlong forms,
-// surrogates and code points above U+10FFFF are invalid, as Go's utf8.ValidString decides).
-std::size_t utf8_sequence_length(std::string_view text, std::size_t at) {
-  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte(at);
-  if (lead < 0x80) return 1;
-  std::size_t length = 0;
-  unsigned char second_min = 0x80;
-  unsigned char second_max = 0xBF;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) second_min = 0xA0;
-    if (lead == 0xED) second_max = 0x9F;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) second_min = 0x90;
-    if (lead == 0xF4) second_max = 0x8F;
-  } else {
-    return 0;
-  }
-  if (at + length > text.size()) return 0;
-  if (byte(at + 1) < second_min || byte(at + 1) > second_max) return 0;
-  for (std::size_t i = 2; i < length; ++i) {
-    if (byte(at + i) < 0x80 || byte(at + i) > 0xBF) return 0;
-  }
-  return length;
-}
 
-bool is_utf8(std::string_view text) {
-  for (std::size_t at = 0; at < text.size();) {
-    const std::size_t length = utf8_sequence_length(text, at);
-    if (length == 0) return false;
-    at += length;
-  }
-  return true;
-}
 
-std::string replace_invalid_utf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t at = 0; at < text.size();) {
-    const std::size_t length = utf8_sequence_length(text, at);
-    if (length == 0) {
-      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
-      ++at;
-    } else {
-      out.append(text.substr(at, length));
-      at += length;
-    }
-  }
-  return out;
-}
 
 void append_help_escaped(std::string& out, std::string_view text) {
   for (char c : text) {
@@ -336,10 +286,10 @@ Metric& Family<Metric>::with(const LabelValues& label_values) {
     throw std::invalid_argument("metric " + name() + " has " + std::to_string(label_names().size()) + " labels, but " +
                                 std::to_string(label_values.size()) + " values were given");
   }
-  if (!std::all_of(label_values.begin(), label_values.end(), [](const std::string& v) { return is_utf8(v); })) {
+  if (!std::all_of(label_values.begin(), label_values.end(), [](const std::string& v) { return text::is_valid_utf8(v); })) {
     LabelValues repaired;
     repaired.reserve(label_values.size());
-    for (const auto& value : label_values) repaired.push_back(replace_invalid_utf8(value));
+    for (const auto& value : label_values) repaired.push_back(text::replace_invalid_utf8(value));
     return with(repaired);
   }
   {

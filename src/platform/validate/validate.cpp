@@ -1,6 +1,8 @@
 // JSON body parsing, schema checks and query-string checks; every failure becomes a typed error with a fix-it reason.
 #include "platform/validate/validate.hpp"
 
+#include "platform/text/text.hpp"
+
 #include <algorithm>
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
@@ -25,7 +27,7 @@ namespace {
 using Reason = std::optional<std::string>;
 
 constexpr std::string_view kEllipsis = "\xE2\x80\xA6";
-constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";
+using ::intercab::text::kReplacementCharacter;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Text
@@ -49,36 +51,10 @@ struct CodePoint {
 };
 
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
-std::optional<CodePoint> decode_utf8(std::string_view text, std::size_t at) {
-  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte(at);
-  if (lead < 0x80) return CodePoint{lead, 1};
-  std::size_t size = 0;
-  char32_t value = 0;
-  char32_t smallest = 0;
-  if ((lead & 0xE0) == 0xC0) {
-    size = 2;
-    value = lead & 0x1F;
-    smallest = 0x80;
-  } else if ((lead & 0xF0) == 0xE0) {
-    size = 3;
-    value = lead & 0x0F;
-    smallest = 0x800;
-  } else if ((lead & 0xF8) == 0xF0) {
-    size = 4;
-    value = lead & 0x07;
-    smallest = 0x10000;
-  } else {
-    return std::nullopt;
-  }
-  if (text.size() - at < size) return std::nullopt;
-  for (std::size_t i = 1; i < size; ++i) {
-    const unsigned char next = byte(at + i);
-    if ((next & 0xC0) != 0x80) return std::nullopt;
-    value = (value << 6) | (next & 0x3F);
-  }
-  if (value < smallest || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) return std::nullopt;
-  return CodePoint{value, size};
+std::optional<CodePoint> decode_utf8(std::string_view input, std::size_t at) {
+  const auto decoded = ::intercab::text::decode_utf8(input, at);
+  if (!decoded.valid) return std::nullopt;
+  return CodePoint{decoded.value, decoded.size};
 }
 
 bool is_control(char32_t c) { return c < 0x20 || (c >= 0x7F && c <= 0x9F); }
@@ -104,14 +80,6 @@ std::string for_display(std::string_view text, std::size_t max_code_points = 64)
   return out;
 }
 
-std::string join(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string out;
-  for (const auto& part : parts) {
-    if (!out.empty()) out += separator;
-    out += part;
-  }
-  return out;
-}
 
 std::string to_text(std::int64_t number) { return std::to_string(number); }
 std::string to_text(std::size_t number) { return std::to_string(number); }
@@ -352,7 +320,7 @@ bool in_range(T value, const std::optional<T>& min, const std::optional<T>& max)
   return (!min || value >= *min) && (!max || value <= *max);
 }
 
-std::string one_of(const std::vector<std::string>& values) { return "must be one of " + join(values, ", "); }
+std::string one_of(const std::vector<std::string>& values) { return "must be one of " + ::intercab::text::join(values, ", "); }
 
 std::string plural(std::size_t count, std::string_view noun) {
   return std::to_string(count) + " " + std::string(noun) + (count == 1 ? "" : "s");
@@ -577,7 +545,7 @@ void check_members(const detail::ObjectSpec& spec, boost::json::object& object, 
       std::vector<std::string> names;
       for (const auto& field : spec.fields) names.push_back(field.name);
       unknown_reason = names.empty() ? "unknown field; this object takes no fields"
-                                     : "unknown field; allowed fields are: " + join(names, ", ");
+                                     : "unknown field; allowed fields are: " + ::intercab::text::join(names, ", ");
     }
     errors.add(member_path(path, member.key()), unknown_reason);
     if (errors.overflowing()) return;
@@ -961,7 +929,7 @@ QueryValues validate_query(const std::map<std::string, std::string>& params, con
       std::vector<std::string> names;
       for (const auto& parameter : declared) names.push_back(parameter.name);
       unknown_reason = names.empty() ? "unknown parameter; this endpoint takes no query parameters"
-                                     : "unknown parameter; allowed parameters are: " + join(names, ", ");
+                                     : "unknown parameter; allowed parameters are: " + ::intercab::text::join(names, ", ");
     }
     errors.add(for_display(name), unknown_reason);
   }

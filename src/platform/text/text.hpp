@@ -1,0 +1,33 @@
+// Small text helpers shared by the platform libraries: UTF-8 decoding and repair, joining.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace intercab::text {
+
+// One character decoded from UTF-8 (Unicode table 3-7: no overlong forms, surrogates or values
+// past U+10FFFF). When `valid` is false, `size` is the length of the maximal ill-formed subpart,
+// which Unicode recommends replacing with one U+FFFD; it is at least 1.
+struct Utf8Char {
+  char32_t value = 0;
+  std::size_t size = 1;
+  bool valid = false;
+};
+
+// Decodes the character starting at byte `at` (< text.size()).
+Utf8Char decode_utf8(std::string_view text, std::size_t at);
+
+bool is_valid_utf8(std::string_view text);
+
+// `text` with every ill-formed subpart replaced by U+FFFD, so that it can go into JSON or a
+// Prometheus label whatever a client sent.
+std::string replace_invalid_utf8(std::string_view text);
+
+inline constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
+
+std::string join(const std::vector<std::string>& parts, std::string_view separator);
+
+}  // namespace intercab::text

@@ -1,0 +1,44 @@
+#include "platform/text/text.hpp"
+
+#include <gtest/gtest.h>
+
+namespace intercab::text {
+namespace {
+
+TEST(Utf8, DecodesEveryLength) {
+  EXPECT_EQ(decode_utf8("A", 0).value, U'A');
+  const std::string rupee = "\xE2\x82\xB9";  // ₹
+  auto decoded = decode_utf8(rupee, 0);
+  EXPECT_TRUE(decoded.valid);
+  EXPECT_EQ(decoded.size, 3U);
+  EXPECT_EQ(decoded.value, U'\u20B9');
+  const std::string devanagari = "\xE0\xA4\x85";  // अ
+  EXPECT_EQ(decode_utf8(devanagari, 0).value, U'\u0905');
+  const std::string emoji = "\xF0\x9F\x9A\x95";  // 🚕
+  EXPECT_EQ(decode_utf8(emoji, 0).value, U'\U0001F695');
+}
+
+TEST(Utf8, RejectsIllFormedSequencesByMaximalSubpart) {
+  EXPECT_FALSE(decode_utf8("\xC0\xAF", 0).valid);  // overlong
+  EXPECT_FALSE(decode_utf8("\xED\xA0\x80", 0).valid);  // surrogate
+  EXPECT_FALSE(decode_utf8("\xF4\x90\x80\x80", 0).valid);  // past U+10FFFF
+  EXPECT_EQ(decode_utf8("\xE2\x82", 0).size, 2U);  // truncated: one replacement for both bytes
+  EXPECT_FALSE(is_valid_utf8("ok\xFF"));
+  EXPECT_TRUE(is_valid_utf8("Pune \xE2\x86\x92 Goa"));
+}
+
+TEST(Utf8, ReplacesWhatIsInvalidAndKeepsTheRest) {
+  EXPECT_EQ(replace_invalid_utf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(replace_invalid_utf8("\xE2\x82" "x"), "\xEF\xBF\xBD" "x");
+  EXPECT_EQ(replace_invalid_utf8("\xE2\x82\xB9"), "\xE2\x82\xB9");
+  EXPECT_TRUE(is_valid_utf8(replace_invalid_utf8(std::string("\x00\x80\xC2\xF5\xE0\x80", 6))));
+}
+
+TEST(Join, SeparatesOnlyBetweenParts) {
+  EXPECT_EQ(join({}, ", "), "");
+  EXPECT_EQ(join({"GET"}, ", "), "GET");
+  EXPECT_EQ(join({"GET", "POST"}, " or "), "GET or POST");
+}
+
+}  // namespace
+}  // namespace intercab::text
