@@ -107,6 +107,19 @@ class ForwardTest : public ::testing::Test {
     return connection.read_response(30s);  // 20 MB bodies take a while under sanitizers
   }
 
+  // Outcomes and health reports come after the response's last byte, which the client may
+  // already have read: wait (bounded) for them.
+  template <typename Condition>
+  void wait_until(Condition condition) {
+    for (int i = 0; i < 400; ++i) {
+      {
+        std::lock_guard lock(mutex_);
+        if (condition()) return;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
   std::unique_ptr<Runtime> runtime_;
   std::vector<std::unique_ptr<Server>> upstreams_;
   std::vector<std::uint16_t> upstream_ports_;
@@ -190,6 +203,7 @@ TEST_F(ForwardTest, DownUpstreamIs502AndIdempotentRequestsTryAnotherInstance) {
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 200);
   EXPECT_EQ(response->body, "instance 1");
+  wait_until([&] { return reports_.size() >= 2; });  // reported after the last byte went out
   std::lock_guard lock(mutex_);
   ASSERT_GE(reports_.size(), 2U);
   EXPECT_EQ(reports_[0], std::make_pair(std::size_t{0}, false));
@@ -240,14 +254,7 @@ TEST_F(ForwardTest, SlowUpstreamIs504WithinTheTimeout) {
 
 TEST_F(ForwardTest, OutcomesAreReported) {
   call("GET", "/who");
-  // Reported once the last byte is written, which may be just after the client has read it.
-  for (int i = 0; i < 200; ++i) {
-    {
-      std::lock_guard lock(mutex_);
-      if (!outcomes_.empty()) break;
-    }
-    std::this_thread::sleep_for(5ms);
-  }
+  wait_until([&] { return !outcomes_.empty(); });  // reported after the last byte went out
   std::lock_guard lock(mutex_);
   ASSERT_EQ(outcomes_.size(), 1U);
   EXPECT_EQ(outcomes_[0].status, 200);
