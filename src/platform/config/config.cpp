@@ -48,7 +48,7 @@ YAML::Node merge(const YAML::Node& base, const YAML::Node& overlay) {
 // were read so that unknown (misspelt) keys can be reported.
 class Reader {
  public:
-  Reader(YAML::Node root, std::string source) : root_(std::move(root)), source_(std::move(source)) {}
+  Reader(const YAML::Node& root, std::string source) : root_(root), source_(std::move(source)) {}
 
   YAML::Node node(const std::string& key) const {
     // Lookups go through const references: yaml-cpp's non-const operator[] inserts keys, and

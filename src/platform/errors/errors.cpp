@@ -28,13 +28,13 @@ Forbidden::Forbidden(std::string detail) : Problem(403, "/problems/forbidden", "
 
 NotFound::NotFound(std::string detail) : Problem(404, "/problems/not-found", "Not found", std::move(detail)) {}
 
-MethodNotAllowed::MethodNotAllowed(std::string method, const std::vector<std::string>& allow)
+MethodNotAllowed::MethodNotAllowed(const std::string& method, const std::vector<std::string>& allow)
     : Problem(405, "/problems/method-not-allowed", "Method not allowed",
               method + " is not allowed here; use " + text::join(allow, " or ")) {
   add_header("Allow", text::join(allow, ", "));
 }
 
-Conflict::Conflict(std::string detail, std::string current_state)
+Conflict::Conflict(std::string detail, const std::string& current_state)
     : Problem(409, "/problems/conflict", "Conflict with the current state", std::move(detail)) {
   if (!current_state.empty()) set_extension("current_state", boost::json::string(current_state));
 }
@@ -48,7 +48,7 @@ PayloadTooLarge::PayloadTooLarge(std::size_t limit_bytes)
   set_extension("limit_bytes", limit_bytes);
 }
 
-UnsupportedMediaType::UnsupportedMediaType(std::string received, std::string expected)
+UnsupportedMediaType::UnsupportedMediaType(const std::string& received, const std::string& expected)
     : Problem(415, "/problems/unsupported-media-type", "Unsupported media type",
               "Content-Type '" + received + "' is not accepted; send " + expected) {}
 

@@ -70,13 +70,13 @@ class NotFound : public Problem {
 // 405: the path exists but not with this method; `allow` lists the methods that do.
 class MethodNotAllowed : public Problem {
  public:
-  MethodNotAllowed(std::string method, const std::vector<std::string>& allow);
+  MethodNotAllowed(const std::string& method, const std::vector<std::string>& allow);
 };
 
 // 409: the resource is in a state that does not allow this action.
 class Conflict : public Problem {
  public:
-  Conflict(std::string detail, std::string current_state = {});
+  Conflict(std::string detail, const std::string& current_state = {});
 };
 
 // 412: If-Match did not match the current ETag.
@@ -94,7 +94,7 @@ class PayloadTooLarge : public Problem {
 // 415: body has a content type the route does not accept.
 class UnsupportedMediaType : public Problem {
  public:
-  UnsupportedMediaType(std::string received, std::string expected);
+  UnsupportedMediaType(const std::string& received, const std::string& expected);
 };
 
 // 422: well-formed but invalid; one entry per offending field.

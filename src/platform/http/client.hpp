@@ -21,7 +21,7 @@ struct ClientOptions {
   int pool_size_per_host = 32;                      // idle keep-alive connections kept per host
   int breaker_failure_threshold = 5;                // consecutive failures that open the breaker
   std::chrono::milliseconds breaker_open{10'000};   // then one trial call is let through
-  std::size_t max_response_bytes = 64 * 1024 * 1024;
+  std::size_t max_response_bytes = std::size_t{64} * 1024 * 1024;
 };
 
 struct ClientRequest {
