@@ -130,6 +130,10 @@ int serve(const config::Config& config, const ServeOptions& options) {
     std::cout << "  " << name << std::string(14 - std::min<std::size_t>(13, name.size()), ' ') << url << "   (" << url
               << "/openapi.json, /health, /ready, /metrics, /version)\n";
   }
+  if (bound_ports.contains("gateway")) {
+    const auto gateway = service_url(config, "gateway", bound_ports);
+    std::cout << "The API: " << gateway << "/api/v1/...   documentation: " << gateway << "/docs/\n";
+  }
   std::cout << "Press Ctrl+C to stop.\n" << std::flush;
 
   auto signals = shutdown_signals();

@@ -30,6 +30,7 @@
 namespace intercab::http {
 
 constexpr auto kAwaitable = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kMaxLingerBytes = 64 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Runtime
@@ -333,6 +334,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
 
   detail::UpstreamAffinity affinity;
   bool first_request = true;
+  bool unread_input = false;  // we answered before reading everything the client is sending
   while (!draining.load()) {
     RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limits.max_header_bytes, UINT32_MAX)));
@@ -396,6 +398,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
       if (match.status == MatchStatus::kNotFound && forwarder) {
         const bool reusable = co_await forward(stream, buffer, parser, request, head_request, affinity);
         in_flight.fetch_sub(1);
+        if (!reusable) unread_input = true;  // the exchange may have ended before the request body did
         if (!reusable || draining.load()) break;
         continue;
       }
@@ -427,6 +430,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
     if (early) {
       response = std::move(*early);
       keep_alive = false;  // after a framing error the rest of the stream cannot be trusted
+      unread_input = true;
     } else {
       request.body = std::move(parser.get().body());
       keep_alive = parser.get().keep_alive();
@@ -445,6 +449,19 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
   release_affinity(affinity);
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (unread_input) {
+    // Lingering close (as nginx does): closing with unread input makes the kernel send a reset,
+    // which can destroy our error response before the client reads it. Discard what is still
+    // coming for a bounded time and amount.
+    stream.expires_after(std::chrono::seconds(1));
+    std::array<char, 16384> discard{};
+    std::size_t discarded = 0;
+    while (discarded < kMaxLingerBytes) {
+      auto [read_error, n] = co_await stream.async_read_some(asio::buffer(discard), kAwaitable);
+      if (read_error) break;
+      discarded += n;
+    }
+  }
   connection->alive = false;
   std::lock_guard lock(mutex);
   connections.erase(connection);
