@@ -525,8 +525,7 @@ asio::awaitable<Exchange> Client::Impl::exchange(std::shared_ptr<Connection> con
   co_return outcome;
 }
 
-Client::Client(Runtime& runtime, ClientOptions options)
-    : impl_(std::make_shared<Impl>(runtime.impl(), std::move(options))) {}
+Client::Client(Runtime& runtime, ClientOptions options) : impl_(std::make_shared<Impl>(runtime.impl(), options)) {}
 
 Client::~Client() { impl_->close(); }
 
@@ -562,7 +561,7 @@ void Client::async_send(ClientRequest request, std::function<void(ClientResponse
   asio::co_spawn(
       impl_->runtime.io,
       [self = impl_, call = std::shared_ptr<const Call>(std::move(call))] { return self->run(call); },
-      [deliver = std::move(deliver)](std::exception_ptr thrown, ClientResponse response) mutable {
+      [deliver = std::move(deliver)](const std::exception_ptr& thrown, ClientResponse response) mutable {
         if (thrown) {
           try {
             std::rethrow_exception(thrown);

@@ -22,7 +22,7 @@ namespace intercab::http {
 namespace {
 
 constexpr auto kAwaitable = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kRelayChunkBytes = 64 * 1024;
+constexpr std::size_t kRelayChunkBytes = std::size_t{64} * 1024;
 constexpr std::size_t kMaxIdlePerUpstream = 256;
 constexpr auto kMaxIdleAge = std::chrono::seconds(30);
 

@@ -30,7 +30,7 @@
 namespace intercab::http {
 
 constexpr auto kAwaitable = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kMaxLingerBytes = 64 * 1024 * 1024;
+constexpr std::size_t kMaxLingerBytes = std::size_t{64} * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Runtime

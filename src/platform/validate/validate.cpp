@@ -1,8 +1,6 @@
 // JSON body parsing, schema checks and query-string checks; every failure becomes a typed error with a fix-it reason.
 #include "platform/validate/validate.hpp"
 
-#include "platform/text/text.hpp"
-
 #include <algorithm>
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
@@ -13,6 +11,7 @@
 #include <utility>
 
 #include "platform/errors/errors.hpp"
+#include "platform/text/text.hpp"
 
 namespace intercab::validate {
 
@@ -79,7 +78,6 @@ std::string for_display(std::string_view text, std::size_t max_code_points = 64)
   }
   return out;
 }
-
 
 std::string to_text(std::int64_t number) { return std::to_string(number); }
 std::string to_text(std::size_t number) { return std::to_string(number); }
@@ -320,7 +318,9 @@ bool in_range(T value, const std::optional<T>& min, const std::optional<T>& max)
   return (!min || value >= *min) && (!max || value <= *max);
 }
 
-std::string one_of(const std::vector<std::string>& values) { return "must be one of " + ::intercab::text::join(values, ", "); }
+std::string one_of(const std::vector<std::string>& values) {
+  return "must be one of " + ::intercab::text::join(values, ", ");
+}
 
 std::string plural(std::size_t count, std::string_view noun) {
   return std::to_string(count) + " " + std::string(noun) + (count == 1 ? "" : "s");
@@ -920,16 +920,19 @@ QueryValues validate_query(const std::map<std::string, std::string>& params, con
         parameter.rule);
   }
   std::string unknown_reason;
-  for (const auto& [name, value] : params) {
+  for (const auto& [given_name, value] : params) {
+    const std::string& name = given_name;  // clang 14 cannot capture a structured binding in a lambda
     const auto& declared = schema.parameters();
     if (std::any_of(declared.begin(), declared.end(), [&](const auto& parameter) { return parameter.name == name; })) {
       continue;
     }
     if (unknown_reason.empty()) {
       std::vector<std::string> names;
+      names.reserve(declared.size());
       for (const auto& parameter : declared) names.push_back(parameter.name);
-      unknown_reason = names.empty() ? "unknown parameter; this endpoint takes no query parameters"
-                                     : "unknown parameter; allowed parameters are: " + ::intercab::text::join(names, ", ");
+      unknown_reason = names.empty()
+                           ? "unknown parameter; this endpoint takes no query parameters"
+                           : "unknown parameter; allowed parameters are: " + ::intercab::text::join(names, ", ");
     }
     errors.add(for_display(name), unknown_reason);
   }
