@@ -9,14 +9,6 @@ namespace {
 
 constexpr std::string_view kPreflightVary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 
-// RFC 9110 §5.6.2 token characters.
-bool is_token(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
-}
-
 // scheme "://" host [":" port], nothing else: a path or trailing slash would never match what a
 // browser sends, so it is a configuration mistake worth reporting.
 bool is_serialized_origin(std::string_view origin) {
@@ -37,12 +29,6 @@ std::string join(const std::vector<std::string>& items) {
     joined += item;
   }
   return joined;
-}
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
 }
 
 PreflightResult refuse(std::string reason) {
@@ -71,7 +57,8 @@ CorsPolicy::CorsPolicy(CorsSettings settings) : settings_(std::move(settings)) {
     for (const auto& name : *list) {
       if (name == "*")
         throw std::invalid_argument("CORS: \"*\" is not supported in method and header lists; list them");
-      if (!is_token(name)) throw std::invalid_argument("CORS: \"" + name + "\" is not a valid method or header name");
+      if (!http::is_token(name))
+        throw std::invalid_argument("CORS: \"" + name + "\" is not a valid method or header name");
     }
   }
   if (settings_.max_age_s < 0) throw std::invalid_argument("CORS: max_age_s must not be negative");
@@ -103,23 +90,15 @@ PreflightResult CorsPolicy::preflight(const http::Headers& request) const {
   // Requested headers arrive as one or more comma-separated lists; answer with the configured
   // spelling, so nothing the client wrote is echoed.
   std::vector<std::string> granted_headers;
-  for (const auto& [name, value] : request.fields()) {
-    if (!http::iequals(name, "Access-Control-Request-Headers")) continue;
-    std::string_view rest = value;
-    while (!rest.empty()) {
-      const auto comma = rest.find(',');
-      const auto requested = trim(rest.substr(0, comma));
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-      if (requested.empty()) continue;
-      const auto allowed =
-          std::find_if(settings_.allowed_headers.begin(), settings_.allowed_headers.end(),
-                       [&](const std::string& candidate) { return http::iequals(candidate, requested); });
-      if (allowed == settings_.allowed_headers.end()) {
-        return refuse("header " + std::string(requested) + " is not allowed");
-      }
-      if (std::find(granted_headers.begin(), granted_headers.end(), *allowed) == granted_headers.end()) {
-        granted_headers.push_back(*allowed);
-      }
+  for (const auto requested : http::header_list(request, "Access-Control-Request-Headers")) {
+    const auto allowed =
+        std::find_if(settings_.allowed_headers.begin(), settings_.allowed_headers.end(),
+                     [&](const std::string& candidate) { return http::iequals(candidate, requested); });
+    if (allowed == settings_.allowed_headers.end()) {
+      return refuse("header " + std::string(requested) + " is not allowed");
+    }
+    if (std::find(granted_headers.begin(), granted_headers.end(), *allowed) == granted_headers.end()) {
+      granted_headers.push_back(*allowed);
     }
   }
 

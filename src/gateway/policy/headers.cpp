@@ -32,35 +32,14 @@ bool is_gateway_asserted(std::string_view name) {
          is_one_of(name, {"Forwarded", "X-Real-IP", "X-Request-Id", "traceparent", "tracestate"});
 }
 
-bool is_token(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
-}
-
 // A value with CR or LF would become a second header line (or a second request) upstream.
 bool is_well_formed(std::string_view name, std::string_view value) {
-  return is_token(name) && value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  return http::is_token(name) && value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
 // The names listed by every Connection header of `headers` (comma-separated, optional spaces).
 std::vector<std::string_view> connection_options(const http::Headers& headers) {
-  std::vector<std::string_view> options;
-  for (const auto& [name, value] : headers.fields()) {
-    if (!http::iequals(name, "Connection")) continue;
-    std::string_view rest = value;
-    while (!rest.empty()) {
-      const auto comma = rest.find(',');
-      auto option = rest.substr(0, comma);
-      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-      const auto first = option.find_first_not_of(" \t");
-      if (first == std::string_view::npos) continue;
-      option = option.substr(first, option.find_last_not_of(" \t") - first + 1);
-      options.push_back(option);
-    }
-  }
-  return options;
+  return http::header_list(headers, "Connection");
 }
 
 bool is_named_in(std::string_view name, const std::vector<std::string_view>& options) {

@@ -41,17 +41,8 @@ bool is_hop_by_hop(std::string_view name) {
 
 // Names listed in a Connection header are hop-by-hop too.
 bool named_in_connection(std::string_view connection_value, std::string_view name) {
-  std::size_t start = 0;
-  while (start <= connection_value.size()) {
-    auto end = connection_value.find(',', start);
-    if (end == std::string_view::npos) end = connection_value.size();
-    auto token = connection_value.substr(start, end - start);
-    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-    if (iequals(token, name)) return true;
-    start = end + 1;
-  }
-  return false;
+  const auto options = split_list(connection_value);
+  return std::any_of(options.begin(), options.end(), [&](std::string_view option) { return iequals(option, name); });
 }
 
 bool is_gateway_error(int status) { return status == 502 || status == 503 || status == 504; }

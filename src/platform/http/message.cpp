@@ -14,6 +14,36 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
+bool is_token(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+std::vector<std::string_view> split_list(std::string_view value) {
+  std::vector<std::string_view> elements;
+  while (!value.empty()) {
+    const auto comma = value.find(',');
+    auto element = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+    const auto first = element.find_first_not_of(" \t");
+    if (first == std::string_view::npos) continue;
+    elements.push_back(element.substr(first, element.find_last_not_of(" \t") - first + 1));
+  }
+  return elements;
+}
+
+std::vector<std::string_view> header_list(const Headers& headers, std::string_view name) {
+  std::vector<std::string_view> elements;
+  for (const auto& [field, value] : headers.fields()) {
+    if (!iequals(field, name)) continue;
+    const auto parts = split_list(value);
+    elements.insert(elements.end(), parts.begin(), parts.end());
+  }
+  return elements;
+}
+
 void Headers::set(std::string_view name, std::string value) {
   remove(name);
   add(std::string(name), std::move(value));

@@ -31,6 +31,15 @@ class Headers {
 
 bool iequals(std::string_view a, std::string_view b);
 
+// RFC 9110 §5.6.2: a non-empty run of token characters (header names, methods, codings).
+bool is_token(std::string_view text);
+
+// The elements of a comma-separated header value ("chunked, gzip"), trimmed, empty ones skipped.
+std::vector<std::string_view> split_list(std::string_view value);
+
+// The elements of every field named `name`, in order: a list header may be sent as several fields.
+std::vector<std::string_view> header_list(const Headers& headers, std::string_view name);
+
 struct Request {
   std::string method;                              // upper case, as sent: "GET", "POST"
   std::string target;                              // the request target as received: "/api/v1/bookings/b1?limit=5"

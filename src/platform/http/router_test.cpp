@@ -72,3 +72,27 @@ TEST(Router, HostilePathsDoNotMatchOrCrash) {
 
 }  // namespace
 }  // namespace intercab::http
+
+namespace intercab::http {
+namespace {
+
+TEST(HeaderLists, SplitTrimAndSpanEveryField) {
+  EXPECT_EQ(split_list(" gzip ,chunked,, \t"), (std::vector<std::string_view>{"gzip", "chunked"}));
+  Headers headers;
+  headers.add("Connection", "keep-alive, X-Secret");
+  headers.add("connection", "Upgrade");
+  EXPECT_EQ(header_list(headers, "Connection"), (std::vector<std::string_view>{"keep-alive", "X-Secret", "Upgrade"}));
+  EXPECT_TRUE(header_list(headers, "TE").empty());
+}
+
+TEST(HeaderLists, TokensAreRfc9110Tokens) {
+  EXPECT_TRUE(is_token("X-Request-Id"));
+  EXPECT_TRUE(is_token("!#$%&'*+-.^_`|~09azAZ"));
+  EXPECT_FALSE(is_token(""));
+  EXPECT_FALSE(is_token("Bad Name"));
+  EXPECT_FALSE(is_token("Name:"));
+  EXPECT_FALSE(is_token("Caf\xC3\xA9"));
+}
+
+}  // namespace
+}  // namespace intercab::http

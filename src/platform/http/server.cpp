@@ -198,20 +198,7 @@ std::optional<errors::Problem> transfer_encoding_problem(const Headers& headers,
     return errors::BadRequest("send either Transfer-Encoding or Content-Length, not both");
   }
   if (version == 10) return errors::BadRequest("Transfer-Encoding is not allowed in HTTP/1.0 requests");
-  std::vector<std::string> codings;
-  for (const auto& [name, value] : headers.fields()) {
-    if (!iequals(name, "Transfer-Encoding")) continue;
-    std::size_t start = 0;
-    while (start <= value.size()) {
-      auto end = value.find(',', start);
-      if (end == std::string::npos) end = value.size();
-      auto token = value.substr(start, end - start);
-      token.erase(0, token.find_first_not_of(" \t"));
-      token.erase(token.find_last_not_of(" \t") + 1);
-      codings.push_back(token);
-      start = end + 1;
-    }
-  }
+  const auto codings = header_list(headers, "Transfer-Encoding");
   if (codings.empty() || !iequals(codings.back(), "chunked")) {
     return errors::BadRequest("Transfer-Encoding must end with chunked, or the body length is unknown");
   }
