@@ -25,6 +25,7 @@
 
 #include "platform/http/server_impl.hpp"
 #include "platform/log/log.hpp"
+#include "platform/text/text.hpp"
 #include "platform/trace/current.hpp"
 
 namespace intercab::http {
@@ -103,23 +104,6 @@ Response invoke_handler(const Handler& handler, Request& request) {
 // Server
 
 namespace {
-
-std::string generate_request_id() {
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  // UUID version 4 layout; the id only has to be unique, not secret.
-  std::array<std::uint64_t, 2> words{random(), random()};
-  words[0] = (words[0] & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-  words[1] = (words[1] & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
-  constexpr char kHex[] = "0123456789abcdef";
-  std::string id(36, '-');
-  std::size_t position = 0;
-  for (int nibble = 0; nibble < 32; ++nibble) {
-    if (position == 8 || position == 13 || position == 18 || position == 23) ++position;
-    const auto word = words[static_cast<std::size_t>(nibble / 16)];
-    id[position++] = kHex[(word >> (60 - 4 * (nibble % 16))) & 0xf];
-  }
-  return id;
-}
 
 // A caller's X-Request-Id is kept when it is a sane token; anything else is replaced so that
 // logs and headers never carry hostile bytes.
@@ -215,7 +199,7 @@ namespace {
 
 // A response to a request we could not (fully) parse; the connection is closed afterwards.
 Response transport_error(const errors::Problem& problem, Request& request) {
-  if (request.request_id.empty()) request.request_id = generate_request_id();
+  if (request.request_id.empty()) request.request_id = text::new_uuid_v4();
   auto response = problem_response(problem, request);
   response.headers.set("X-Request-Id", request.request_id);
   return response;
@@ -253,6 +237,23 @@ asio::awaitable<Response> Server::Impl::dispatch(Request& request, const RouteMa
       runtime.workers.get_executor(), [&run]() -> asio::awaitable<Response> { co_return run(); }, asio::use_awaitable);
   queued_jobs.fetch_sub(1);
   co_return response;
+}
+
+// The body timeout bounds each read, not the whole body (as nginx's client_body_timeout): a
+// large upload takes as long as the client's pace needs, a stalled one ends. Reads use a
+// buffer larger than the head limit, restored for the next request head.
+asio::awaitable<beast::error_code> Server::Impl::read_body(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                                           RequestParser& parser) {
+  constexpr std::size_t kBodyReadBytes = 64 * 1024;
+  const auto head_buffer_limit = buffer.max_size();
+  buffer.max_size(std::max(head_buffer_limit, kBodyReadBytes));
+  beast::error_code error;
+  while (!parser.is_done() && !error) {
+    stream.expires_after(limits.body_timeout);
+    std::tie(error, std::ignore) = co_await bhttp::async_read_some(stream, buffer, parser, kAwaitable);
+  }
+  buffer.max_size(head_buffer_limit);
+  co_return error;
 }
 
 asio::awaitable<Server::Impl::HeadOutcome> Server::Impl::read_head(beast::tcp_stream& stream,
@@ -377,7 +378,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
 
     if (!early) {
       auto id = request.headers.get("X-Request-Id");
-      request.request_id = acceptable_request_id(id) ? std::string(id) : generate_request_id();
+      request.request_id = acceptable_request_id(id) ? std::string(id) : text::new_uuid_v4();
       auto parent = trace::parse_traceparent(request.headers.get("traceparent"), request.headers.get("tracestate"));
       request.trace = parent ? trace::child_of(*parent) : trace::new_root();
 
@@ -402,8 +403,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
           stream.expires_after(limits.body_timeout);
           co_await bhttp::async_write(stream, go_on, kAwaitable);
         }
-        stream.expires_after(limits.body_timeout);
-        auto [body_error, body_bytes] = co_await bhttp::async_read(stream, buffer, parser, kAwaitable);
+        const auto body_error = co_await read_body(stream, buffer, parser);
         if (body_error == bhttp::error::body_limit) {
           early = transport_error(errors::PayloadTooLarge(body_limit), request);
         } else if (body_error) {

@@ -37,7 +37,7 @@ struct ServerLimits {
   std::size_t max_header_bytes = 16384;                   // request line + headers; above -> 431
   std::size_t max_body_bytes = std::size_t{1024} * 1024;  // default per route; above -> 413
   std::chrono::milliseconds header_timeout{10'000};
-  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds body_timeout{30'000};  // longest pause between two reads of a body
   std::chrono::milliseconds idle_timeout{60'000};
   int max_queued_requests = 1024;  // handler jobs queued or running; above -> 503
 };

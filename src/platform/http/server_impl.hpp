@@ -59,6 +59,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   };
   // Reads one request head (up to the empty line) and hands it to `parser`.
   asio::awaitable<HeadOutcome> read_head(beast::tcp_stream& stream, beast::flat_buffer& buffer, RequestParser& parser);
+  asio::awaitable<beast::error_code> read_body(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                               RequestParser& parser);
 
   asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
   asio::awaitable<void> serve_connection(tcp::socket socket);

@@ -264,6 +264,24 @@ TEST_F(ServerTest, SlowBodyIsCutOffAtTheBodyTimeout) {
   EXPECT_EQ(get("/health")->status, 200);
 }
 
+// The body timeout is the longest pause, not the whole upload: a body that keeps arriving is
+// read to the end however long it takes in all.
+TEST_F(ServerTest, SteadyBodyOutlastingTheBodyTimeoutIsRead) {
+  start();
+  RawConnection connection(port_);
+  const auto begin = std::chrono::steady_clock::now();
+  connection.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n");
+  for (int i = 0; i < 8; ++i) {  // 8 pieces 150 ms apart: 1.2 s in all against a 500 ms body timeout
+    std::this_thread::sleep_for(150ms);
+    ASSERT_TRUE(connection.send("b"));
+  }
+  auto response = connection.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "bbbbbbbb");
+  EXPECT_GT(std::chrono::steady_clock::now() - begin, 1s);
+}
+
 TEST_F(ServerTest, IdleKeepAliveConnectionIsClosed) {
   start();
   RawConnection connection(port_);

@@ -1,6 +1,10 @@
 // UTF-8 decoding and repair, and joining.
 #include "platform/text/text.hpp"
 
+#include <array>
+#include <cstdint>
+#include <random>
+
 namespace intercab::text {
 
 Utf8Char decode_utf8(std::string_view text, std::size_t at) {
@@ -16,7 +20,7 @@ Utf8Char decode_utf8(std::string_view text, std::size_t at) {
   } else if (lead >= 0xE0 && lead <= 0xEF) {
     length = 3;
     value = lead & 0x0F;
-    if (lead == 0xE0) low = 0xA0;  // no overlong forms
+    if (lead == 0xE0) low = 0xA0;   // no overlong forms
     if (lead == 0xED) high = 0x9F;  // no surrogates
   } else if (lead >= 0xF0 && lead <= 0xF4) {
     length = 4;
@@ -68,6 +72,23 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
     out += part;
   }
   return out;
+}
+
+std::string new_uuid_v4() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  // Unique, not secret: a fast per-thread generator, not a cryptographic one.
+  std::array<std::uint64_t, 2> words{random(), random()};
+  words[0] = (words[0] & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  words[1] = (words[1] & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  std::size_t position = 0;
+  for (int nibble = 0; nibble < 32; ++nibble) {
+    if (position == 8 || position == 13 || position == 18 || position == 23) ++position;
+    const auto word = words[static_cast<std::size_t>(nibble / 16)];
+    id[position++] = kHex[(word >> (60 - 4 * (nibble % 16))) & 0xf];
+  }
+  return id;
 }
 
 }  // namespace intercab::text

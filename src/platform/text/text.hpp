@@ -1,4 +1,4 @@
-// Small text helpers shared by the platform libraries: UTF-8 decoding and repair, joining.
+// Small text helpers shared by the platform libraries: UTF-8 decoding and repair, joining, ids.
 #pragma once
 
 #include <cstddef>
@@ -29,5 +29,8 @@ std::string replace_invalid_utf8(std::string_view text);
 inline constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
 
 std::string join(const std::vector<std::string>& parts, std::string_view separator);
+
+// A random UUID (version 4) in its 36-character text form, for request and event ids.
+std::string new_uuid_v4();
 
 }  // namespace intercab::text

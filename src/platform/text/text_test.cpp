@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace intercab::text {
 namespace {
 
@@ -19,17 +21,23 @@ TEST(Utf8, DecodesEveryLength) {
 }
 
 TEST(Utf8, RejectsIllFormedSequencesByMaximalSubpart) {
-  EXPECT_FALSE(decode_utf8("\xC0\xAF", 0).valid);  // overlong
-  EXPECT_FALSE(decode_utf8("\xED\xA0\x80", 0).valid);  // surrogate
+  EXPECT_FALSE(decode_utf8("\xC0\xAF", 0).valid);          // overlong
+  EXPECT_FALSE(decode_utf8("\xED\xA0\x80", 0).valid);      // surrogate
   EXPECT_FALSE(decode_utf8("\xF4\x90\x80\x80", 0).valid);  // past U+10FFFF
-  EXPECT_EQ(decode_utf8("\xE2\x82", 0).size, 2U);  // truncated: one replacement for both bytes
+  EXPECT_EQ(decode_utf8("\xE2\x82", 0).size, 2U);          // truncated: one replacement for both bytes
   EXPECT_FALSE(is_valid_utf8("ok\xFF"));
   EXPECT_TRUE(is_valid_utf8("Pune \xE2\x86\x92 Goa"));
 }
 
 TEST(Utf8, ReplacesWhatIsInvalidAndKeepsTheRest) {
-  EXPECT_EQ(replace_invalid_utf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
-  EXPECT_EQ(replace_invalid_utf8("\xE2\x82" "x"), "\xEF\xBF\xBD" "x");
+  EXPECT_EQ(replace_invalid_utf8("a\xFF"
+                                 "b"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(replace_invalid_utf8("\xE2\x82"
+                                 "x"),
+            "\xEF\xBF\xBD"
+            "x");
   EXPECT_EQ(replace_invalid_utf8("\xE2\x82\xB9"), "\xE2\x82\xB9");
   EXPECT_TRUE(is_valid_utf8(replace_invalid_utf8(std::string("\x00\x80\xC2\xF5\xE0\x80", 6))));
 }
@@ -38,6 +46,25 @@ TEST(Join, SeparatesOnlyBetweenParts) {
   EXPECT_EQ(join({}, ", "), "");
   EXPECT_EQ(join({"GET"}, ", "), "GET");
   EXPECT_EQ(join({"GET", "POST"}, " or "), "GET or POST");
+}
+
+}  // namespace
+}  // namespace intercab::text
+
+namespace intercab::text {
+namespace {
+
+TEST(Uuid, IsVersion4TextAndUnique) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const auto id = new_uuid_v4();
+    ASSERT_EQ(id.size(), 36U);
+    EXPECT_EQ(id[8], '-');
+    EXPECT_EQ(id[14], '4');
+    EXPECT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b') << id;
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 1000U);
 }
 
 }  // namespace
