@@ -42,3 +42,21 @@ function(intercab_embed target symbol file)
     COMMENT "Embedding ${file}")
   target_sources(${target} PRIVATE ${out})
 endfunction()
+
+# intercab_migrations(TARGET SYMBOL DIR): compiles every DIR/*.sql into TARGET as
+# `std::span<const intercab::db::MigrationFile> SYMBOL()` in namespace intercab::embedded (declare it where it is
+# used). Adding or removing a file re-runs CMake (CONFIGURE_DEPENDS), which rewrites the list file the generated
+# source depends on; editing a file regenerates the source too.
+function(intercab_migrations target symbol dir)
+  file(GLOB sql_files CONFIGURE_DEPENDS ${dir}/*.sql)
+  list(SORT sql_files)
+  set(list_file ${CMAKE_CURRENT_BINARY_DIR}/migrations_${symbol}.list)
+  file(CONFIGURE OUTPUT ${list_file} CONTENT "${sql_files}")  # touched only when the list changes
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/migrations_${symbol}.cpp)
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DLIST_FILE=${list_file} -DDIR=${dir} -DOUTPUT=${out} -DSYMBOL=${symbol}
+            -P ${PROJECT_SOURCE_DIR}/cmake/embed_migrations.cmake
+    DEPENDS ${list_file} ${sql_files} ${PROJECT_SOURCE_DIR}/cmake/embed_migrations.cmake
+    COMMENT "Embedding the migrations in ${dir}")
+  target_sources(${target} PRIVATE ${out})
+endfunction()

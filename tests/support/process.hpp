@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -55,5 +56,17 @@ std::string required_env(const char* name);
 
 // Runs a shell command, returning its exit status and combined output.
 int run_command(const std::string& command, std::string* output);
+
+// A loopback TCP port that was free a moment ago (bound to port 0, then released), for
+// servers that cannot be told to bind port 0 themselves (nats-server, redis-server, postgres).
+std::uint16_t free_loopback_port();
+
+// Waits until something accepts TCP connections on 127.0.0.1:port; false on timeout.
+bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout);
+
+// The absolute path of a server program, or throws std::runtime_error naming the Debian package
+// that provides it ("nats-server not found: install the Debian package nats-server (scripts/bootstrap)").
+// Tests of distributed adapters call this: a missing server fails the test, it never skips it.
+std::string required_program(const std::string& path_or_name, const std::string& debian_package);
 
 }  // namespace intercab::testing

@@ -1,0 +1,9 @@
+-- Triggers differ between the dialects, so this version has a file for each.
+CREATE TABLE widget_audit (
+  widget_id BIGINT NOT NULL,
+  recorded_by TEXT NOT NULL
+);
+CREATE TRIGGER widgets_audit_insert AFTER INSERT ON widgets
+BEGIN
+  INSERT INTO widget_audit (widget_id, recorded_by) VALUES (NEW.id, 'sqlite trigger');
+END;
