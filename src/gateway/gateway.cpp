@@ -47,10 +47,12 @@ std::vector<GatewayRoute> gateway_routes(const config::GatewaySettings& settings
 }  // namespace
 
 Gateway::Gateway(const config::GatewaySettings& settings,
-                 const std::map<std::string, std::vector<std::string>>& upstream_urls, metrics::Registry& metrics)
+                 const std::map<std::string, std::vector<std::string>>& upstream_urls, metrics::Registry& metrics,
+                 std::shared_ptr<cache::Cache> rate_limit_cache)
     : settings_(settings),
       routes_(gateway_routes(settings)),
-      limiter_(settings.rate_limit.requests_per_s, settings.rate_limit.burst),
+      rate_limit_cache_(std::move(rate_limit_cache)),
+      limiter_(*rate_limit_cache_, settings.rate_limit.requests_per_s, settings.rate_limit.burst),
       cors_(cors_settings(settings.cors)),
       requests_(metrics.counter("gateway_requests_total",
                                 "Requests answered by the gateway, by route prefix and status",
@@ -67,6 +69,11 @@ Gateway::Gateway(const config::GatewaySettings& settings,
                                       "1 while passive health keeps an upstream instance out of rotation",
                                       {"service", "upstream"})),
       rate_limited_(metrics.counter("gateway_rate_limited_total", "Requests refused with 429").with()),
+      rate_limit_failed_open_(
+          metrics
+              .counter("gateway_rate_limit_failed_open_total",
+                       "Requests let through unchecked because the rate-limit cache was unavailable")
+              .with()),
       preflights_(metrics.counter("gateway_cors_preflights_total", "CORS preflight requests, by result", {"result"})) {
   const auto strategy = parse_balancing_strategy(settings.load_balancing);
   const PassiveHealth health{settings.eject_after_failures, std::chrono::seconds(settings.eject_for_s)};
@@ -135,7 +142,8 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
   for (const auto& [name, value] : cors_.response_headers(origin)) response_headers.add(name, value);
   // Keyed by the client's address until API keys and users are verified at the gateway: an
   // unverified key in the bucket name would let a client pick a fresh bucket per request.
-  const auto decision = limiter_.take(client_key("", "", head.remote_address), Clock::now());
+  const auto decision = limiter_.take(client_key("", "", head.remote_address), RateLimiter::Clock::now());
+  if (decision.failed_open) rate_limit_failed_open_.inc();
   for (const auto& [name, value] : rate_limit_headers(decision)) response_headers.set(name, value);
   if (!decision.allowed) {
     rate_limited_.inc();

@@ -13,6 +13,7 @@
 #include "gateway/policy/rate_limiter.hpp"
 #include "gateway/policy/route_table.hpp"
 #include "gateway/policy/upstreams.hpp"
+#include "platform/cache/cache.hpp"
 #include "platform/config/config.hpp"
 #include "platform/errors/errors.hpp"
 #include "platform/http/forward.hpp"
@@ -22,11 +23,14 @@ namespace intercab::gateway {
 
 class Gateway {
  public:
-  // `upstream_urls`: base URLs of the instances of every service a route names.
+  // `upstream_urls`: base URLs of the instances of every service a route names. `rate_limit_cache` keeps
+  // the rate limiter's buckets (shared with other gateway instances when it is Redis); the gateway keeps
+  // it alive.
   Gateway(const config::GatewaySettings& settings, const std::map<std::string, std::vector<std::string>>& upstream_urls,
-          metrics::Registry& metrics);
+          metrics::Registry& metrics, std::shared_ptr<cache::Cache> rate_limit_cache);
 
-  // The Forwarder of the gateway's HTTP server (runs on an io thread; never blocks).
+  // The Forwarder of the gateway's HTTP server (runs on an io thread; never blocks, except for the rate
+  // limiter's round trips when its cache is Redis, each bounded by the cache's timeout).
   http::ForwardPlan plan(http::Request& head);
 
   // Services whose every instance is ejected, for /ready.
@@ -62,6 +66,7 @@ class Gateway {
 
   const config::GatewaySettings settings_;
   RouteTable routes_;
+  std::shared_ptr<cache::Cache> rate_limit_cache_;  // before limiter_, which refers to it
   RateLimiter limiter_;
   CorsPolicy cors_;
   std::map<std::string, Upstreams> upstreams_;
@@ -74,6 +79,7 @@ class Gateway {
   metrics::Family<metrics::Gauge>& upstream_in_flight_;
   metrics::Family<metrics::Gauge>& upstream_ejected_;
   metrics::Counter& rate_limited_;
+  metrics::Counter& rate_limit_failed_open_;
   metrics::Family<metrics::Counter>& preflights_;
 };
 

@@ -10,6 +10,7 @@
 #include "gateway/docs/docs.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/openapi_aggregator.hpp"
+#include "platform/cache/cache.hpp"
 
 namespace intercab::embedded {
 std::string_view gateway_openapi_yaml();
@@ -35,7 +36,11 @@ void setup(service::ServiceBuilder& builder) {
     documented_services.emplace_back(route.service, upstream_urls[route.service].front());
   }
 
-  auto gateway = std::make_shared<Gateway>(settings, upstream_urls, builder.metrics());
+  // Rate-limit buckets live in the cache of storage.redis_url: memory by default, Redis to share limits
+  // between gateway instances. No readiness check for it: the limiter fails open, so the gateway serves
+  // while the cache is down (see RateLimiter), and /ready must not take it out of rotation for that.
+  std::shared_ptr<cache::Cache> rate_limit_cache = cache::open_cache(environment.config->redis_url);
+  auto gateway = std::make_shared<Gateway>(settings, upstream_urls, builder.metrics(), std::move(rate_limit_cache));
   builder.set_forwarder([gateway](http::Request& head) { return gateway->plan(head); });
   builder.add_readiness_check("upstreams", [gateway]() -> std::optional<std::string> {
     auto down = gateway->services_without_healthy_instance();

@@ -1,9 +1,15 @@
-// Token buckets kept as "full again at" times (GCRA) in mutex-guarded shards with bounded size.
+// Token buckets kept as "full again at" times (GCRA): one integer per client in the cache, updated with a
+// read and a compare-and-set, so concurrent requests through any number of gateway instances take each
+// token once.
 #include "gateway/policy/rate_limiter.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
+
+#include "platform/log/log.hpp"
 
 namespace intercab::gateway {
 namespace {
@@ -16,10 +22,26 @@ int ceil_seconds(Clock::duration duration) {
   return static_cast<int>(std::chrono::ceil<std::chrono::seconds>(duration).count());
 }
 
+// The stored form: nanoseconds since the Unix epoch in decimal, the same for every build and host.
+std::string encode(Clock::time_point full_at) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(full_at.time_since_epoch()).count());
+}
+
+std::optional<Clock::time_point> decode(const std::string& stored) {
+  std::int64_t nanoseconds = 0;
+  const auto [end, error] = std::from_chars(stored.data(), stored.data() + stored.size(), nanoseconds);
+  if (error != std::errc() || end != stored.data() + stored.size()) return std::nullopt;
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(nanoseconds)));
+}
+
+// The entry lives exactly as long as the bucket is not full, so an idle client's bucket vanishes by itself.
+std::chrono::milliseconds ttl_for(Clock::time_point full_at, Clock::time_point now) {
+  return std::max(std::chrono::milliseconds(1), std::chrono::ceil<std::chrono::milliseconds>(full_at - now));
+}
+
 }  // namespace
 
-RateLimiter::RateLimiter(double tokens_per_second, int burst, std::size_t max_keys_per_shard)
-    : burst_(burst), max_keys_per_shard_(max_keys_per_shard) {
+RateLimiter::RateLimiter(cache::Cache& cache, double tokens_per_second, int burst) : cache_(cache), burst_(burst) {
   if (!std::isfinite(tokens_per_second) || tokens_per_second <= 0) {
     throw std::invalid_argument("rate limit: tokens_per_second must be a positive number");
   }
@@ -29,7 +51,6 @@ RateLimiter::RateLimiter(double tokens_per_second, int burst, std::size_t max_ke
   if (burst / tokens_per_second > kMaxFillSeconds) {
     throw std::invalid_argument("rate limit: burst / tokens_per_second must not exceed 30 years");
   }
-  if (max_keys_per_shard < 1) throw std::invalid_argument("rate limit: max_keys_per_shard must be at least 1");
   interval_ =
       std::max(Clock::duration(1),
                std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / tokens_per_second)));
@@ -37,56 +58,72 @@ RateLimiter::RateLimiter(double tokens_per_second, int burst, std::size_t max_ke
 }
 
 RateLimiter::Decision RateLimiter::take(std::string_view key, Clock::time_point now) {
-  auto& shard = shards_[TransparentHash{}(key) % kShards];
-  std::lock_guard lock(shard.mutex);
-  auto it = shard.full_at.find(key);
-  if (it == shard.full_at.end()) {
-    if (shard.full_at.size() >= max_keys_per_shard_) make_room(shard.full_at, now);
-    it = shard.full_at.emplace(std::string(key), now).first;
+  std::string cache_key;
+  cache_key.reserve(kKeyPrefix.size() + key.size());
+  cache_key.append(kKeyPrefix).append(key);
+  try {
+    auto full_at = now;
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      const auto stored = cache_.get(cache_key);
+      // A missing bucket, one full in the past or an unreadable value is full now.
+      const auto decoded = stored ? decode(*stored) : std::nullopt;
+      full_at = std::clamp(decoded.value_or(now), now, now + capacity_);
+      const auto after_take = full_at + interval_;
+      if (after_take - now > capacity_) {
+        // A bucket further than a whole bucket ahead was written by an instance whose clock runs ahead
+        // (or by hand). Storing it clamped bounds what the client loses to one bucket's time.
+        if (decoded && *decoded > full_at) {
+          cache_.compare_and_set(cache_key, stored, encode(full_at), ttl_for(full_at, now));
+        }
+        return refused(full_at, now);
+      }
+      if (cache_.compare_and_set(cache_key, stored, encode(after_take), ttl_for(after_take, now))) {
+        return Decision{.allowed = true,
+                        .limit = burst_,
+                        .remaining = static_cast<int>((capacity_ - (after_take - now)) / interval_),
+                        .reset_s = ceil_seconds(after_take - now),
+                        .retry_after_s = 0};
+      }
+    }
+    // Every round lost to other requests of the same client, which is sending in parallel bursts: refuse
+    // rather than spin, and let it retry in a second.
+    auto decision = refused(full_at, now);
+    decision.remaining = 0;
+    return decision;
+  } catch (const cache::CacheUnavailable& error) {
+    return let_through_unchecked(error.what(), now);
   }
-  // A bucket full in the past is simply full now.
-  const auto full_at = std::max(it->second, now);
+}
+
+RateLimiter::Decision RateLimiter::refused(Clock::time_point full_at, Clock::time_point now) const {
   const auto after_take = full_at + interval_;
-
-  Decision decision;
-  decision.limit = burst_;
-  if (after_take - now <= capacity_) {
-    it->second = after_take;
-    decision.allowed = true;
-    decision.remaining = static_cast<int>((capacity_ - (after_take - now)) / interval_);
-    decision.reset_s = ceil_seconds(after_take - now);
-  } else {
-    // Zero in practice; clamped because a caller may pass a `now` earlier than a previous one.
-    decision.remaining = std::max(0, static_cast<int>((capacity_ - (full_at - now)) / interval_));
-    decision.reset_s = ceil_seconds(full_at - now);
-    // One token is back when the bucket is no more than (burst - 1) tokens short of full.
-    decision.retry_after_s = std::max(1, ceil_seconds(after_take - capacity_ - now));
-  }
-  return decision;
+  return Decision{.allowed = false,
+                  .limit = burst_,
+                  .remaining = std::max(0, static_cast<int>((capacity_ - (full_at - now)) / interval_)),
+                  .reset_s = ceil_seconds(full_at - now),
+                  // One token is back when the bucket is no more than (burst - 1) tokens short of full.
+                  .retry_after_s = std::max(1, ceil_seconds(after_take - capacity_ - now))};
 }
 
-void RateLimiter::make_room(FullAt& full_at, Clock::time_point now) const {
-  std::erase_if(full_at, [&](const auto& entry) { return entry.second <= now; });
-  // Evict down to three quarters rather than by one, so a flood of new clients costs one sweep
-  // per quarter of the shard instead of one per request.
-  const auto low_water = max_keys_per_shard_ - max_keys_per_shard_ / 4 - 1;
-  if (full_at.size() <= low_water) return;
-  std::vector<FullAt::iterator> by_fullness;
-  by_fullness.reserve(full_at.size());
-  for (auto it = full_at.begin(); it != full_at.end(); ++it) by_fullness.push_back(it);
-  const auto evict = by_fullness.size() - low_water;
-  std::nth_element(by_fullness.begin(), by_fullness.begin() + static_cast<std::ptrdiff_t>(evict), by_fullness.end(),
-                   [](const auto& a, const auto& b) { return a->second < b->second; });
-  for (std::size_t i = 0; i < evict; ++i) full_at.erase(by_fullness[i]);
-}
-
-std::size_t RateLimiter::tracked_keys() const {
-  std::size_t total = 0;
-  for (const auto& shard : shards_) {
-    std::lock_guard lock(shard.mutex);
-    total += shard.full_at.size();
+// Fail open: with the cache (Redis) down, the limiter lets requests through unchecked instead of refusing
+// them. Refusing would turn a cache outage into an outage of the whole API, since every request passes
+// here; letting through only loses flood protection for the length of the outage, which the warning and
+// the gateway's failed-open metric make visible. The headers describe a full bucket, as for a new client.
+RateLimiter::Decision RateLimiter::let_through_unchecked(const char* reason, Clock::time_point now) {
+  const auto now_count = now.time_since_epoch().count();
+  auto last = last_warning_.load(std::memory_order_relaxed);
+  const auto interval = std::chrono::duration_cast<Clock::duration>(kWarningInterval).count();
+  if ((now_count - last >= interval || now_count < last) &&
+      last_warning_.compare_exchange_strong(last, now_count, std::memory_order_relaxed)) {
+    log::warn("rate limits are not enforced: their cache is unavailable, so requests are let through",
+              {{"cache", cache_.adapter_name()}, {"reason", reason}});
   }
-  return total;
+  return Decision{.allowed = true,
+                  .limit = burst_,
+                  .remaining = burst_ - 1,
+                  .reset_s = ceil_seconds(interval_),
+                  .retry_after_s = 0,
+                  .failed_open = true};
 }
 
 std::string client_key(std::string_view api_key_id, std::string_view user_id, std::string_view remote_ip) {

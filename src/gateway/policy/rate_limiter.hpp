@@ -1,71 +1,65 @@
-// Per-client token-bucket rate limiting in memory, and the RateLimit-* / Retry-After headers it implies.
+// Per-client token-bucket rate limiting over the cache port, so that gateway instances sharing a Redis
+// share their clients' limits; and the RateLimit-* / Retry-After headers a decision implies.
 #pragma once
 
-#include <array>
+#include <atomic>
 #include <chrono>
-#include <cstddef>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "platform/cache/cache.hpp"
 
 namespace intercab::gateway {
 
 class RateLimiter {
  public:
-  using Clock = std::chrono::steady_clock;
+  // Wall time, not steady time: buckets in a shared cache are read by other processes and hosts, whose
+  // steady clocks have other origins. Clock skew between instances shifts a bucket by the skew.
+  using Clock = std::chrono::system_clock;
 
   struct Decision {
     bool allowed = false;
-    int limit = 0;          // RateLimit-Limit: the burst
-    int remaining = 0;      // RateLimit-Remaining: whole tokens left after this request
-    int reset_s = 0;        // RateLimit-Reset: seconds until the bucket is full again, rounded up
-    int retry_after_s = 0;  // Retry-After when refused: seconds until one token is available (>= 1); else 0
+    int limit = 0;             // RateLimit-Limit: the burst
+    int remaining = 0;         // RateLimit-Remaining: whole tokens left after this request
+    int reset_s = 0;           // RateLimit-Reset: seconds until the bucket is full again, rounded up
+    int retry_after_s = 0;     // Retry-After when refused: seconds until one token is available (>= 1); else 0
+    bool failed_open = false;  // allowed without a check because the cache was unavailable
   };
 
-  static constexpr std::size_t kShards = 16;
+  // Cache keys are this prefix followed by the client key.
+  static constexpr std::string_view kKeyPrefix = "ratelimit:";
+  // Read-then-compare-and-set rounds per take() before giving up on a bucket other requests keep changing.
+  static constexpr int kMaxAttempts = 8;
+  // At most one warning per this interval while the cache is unavailable.
+  static constexpr std::chrono::seconds kWarningInterval{5};
 
-  // A client may make `burst` requests at once, then `tokens_per_second` on average. At most
-  // `max_keys_per_shard` clients are remembered per shard (16 shards): past that, clients whose
-  // bucket is full are forgotten first (forgetting a full bucket changes nothing), then those
-  // that have used the least of theirs. Throws std::invalid_argument on a rate that is not
-  // positive, a burst below 1, a bucket that takes longer than 30 years to fill, or no room.
-  RateLimiter(double tokens_per_second, int burst, std::size_t max_keys_per_shard = 10'000);
+  // A client may make `burst` requests at once, then `tokens_per_second` on average. Buckets are kept in
+  // `cache`, which must outlive the limiter; the cache bounds their number and expires idle ones. Throws
+  // std::invalid_argument on a rate that is not positive, a burst below 1, or a bucket that takes longer
+  // than 30 years to fill.
+  RateLimiter(cache::Cache& cache, double tokens_per_second, int burst);
 
-  // Takes one token from `key`'s bucket if there is one. Thread-safe.
+  // Takes one token from `key`'s bucket if there is one. Thread-safe; blocks for the cache's round trips
+  // (none for the memory adapter). Never throws for an unavailable cache: see failed_open.
   Decision take(std::string_view key, Clock::time_point now);
 
-  // Clients currently remembered, for metrics and tests.
-  std::size_t tracked_keys() const;
-
  private:
-  struct TransparentHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
-  };
-  // Each client's bucket is kept as the time at which it will be full again (GCRA): a single
-  // integer that needs no refill step and accumulates no rounding error.
-  using FullAt = std::unordered_map<std::string, Clock::time_point, TransparentHash, std::equal_to<>>;
-  struct Shard {
-    mutable std::mutex mutex;
-    FullAt full_at;
-  };
+  Decision refused(Clock::time_point full_at, Clock::time_point now) const;
+  Decision let_through_unchecked(const char* reason, Clock::time_point now);
 
-  void make_room(FullAt& full_at, Clock::time_point now) const;
-
+  cache::Cache& cache_;
   Clock::duration interval_;  // one token's worth of time
   Clock::duration capacity_;  // burst * interval_: an empty bucket's time to fill
   int burst_;
-  std::size_t max_keys_per_shard_;
-  std::array<Shard, kShards> shards_;
+  std::atomic<Clock::rep> last_warning_{0};  // `now` of the last warning about the cache, since the epoch
 };
 
 // The key a client is limited by: its verified API key's id, else its user id, else its IP
 // ("key:k1", "user:u1", "ip:1.2.3.4"). Pass only verified identities: an unverified one would
 // let a client choose a fresh bucket for every request. Pass the key's id rather than the
-// secret, so secrets do not sit in the limiter's memory.
+// secret, so secrets do not sit in the cache.
 std::string client_key(std::string_view api_key_id, std::string_view user_id, std::string_view remote_ip);
 
 // RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset, plus Retry-After when refused.
