@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "app/backends.hpp"
 #include "app/build_info.hpp"
 #include "app/modules.hpp"
 #include "app/serve.hpp"
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
       serve->add_option("--target", serve_options.targets, "all, or a comma list of: user, booking, location, ...");
   serve->add_option("--ports-file", ports_file, "Write {\"service\": port, ...} as JSON here once all are listening");
   auto* migrate = app.add_subcommand("migrate", "Create or upgrade the databases of the services");
+  std::string migrate_targets = "all";
+  migrate->add_option("--target", migrate_targets, "all, or a comma list of services whose databases to migrate");
   auto* version = app.add_subcommand("version", "Print version, git sha, build type and time");
 
   CLI11_PARSE(app, argc, argv);
@@ -60,9 +63,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (migrate->parsed()) {
-    // No service owns a store yet: the data layer (SQLite/PostgreSQL migrations) arrives with its own issue.
-    std::cout << "intercab migrate: no service has a database schema yet; nothing to migrate\n";
-    return 0;
+    try {
+      return intercab::app::migrate_databases(config, migrate_targets, std::cout);
+    } catch (const std::invalid_argument& error) {
+      std::cerr << "intercab migrate: " << error.what() << "\n";
+      return 2;
+    }
   }
   if (serve->parsed()) {
     if (target_option->count() == 0 && !config.service_name.empty()) serve_options.targets = config.service_name;

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 
+#include "app/backends.hpp"
 #include "app/build_info.hpp"
 #include "app/modules.hpp"
 #include "platform/http/client.hpp"
@@ -85,7 +86,12 @@ void block_shutdown_signals() {
 
 int serve(const config::Config& config, const ServeOptions& options) {
   const auto targets = resolve_targets(options.targets);
+  if (auto problem = shared_database_problem(config, targets)) {
+    log::error("cannot start", {{"error", *problem}});
+    return 2;
+  }
   const auto build = build_info();
+  Backends backends(config);
   http::Runtime runtime(config.http.io_threads, config.http.worker_threads);
   http::Client client(runtime, client_options(config.http.client));
 
@@ -99,6 +105,22 @@ int serve(const config::Config& config, const ServeOptions& options) {
     for (const auto& dependency : module.dependencies) {
       builder.add_dependency(dependency, service_url(config, dependency, bound_ports));
     }
+    // The gateway has no database and opens its own rate-limit cache; the domain services get
+    // their database, their bus and the process's cache, all checked by /ready.
+    service::Infrastructure infrastructure;
+    if (module.has_store) {
+      infrastructure.cache = &backends.cache();
+      try {
+        infrastructure.store = &backends.store(name);
+        infrastructure.bus = &backends.create_bus(name, builder.shared_metrics());
+      } catch (const std::exception& error) {
+        log::error("cannot start", {{"service", name}, {"error", error.what()}});
+        for (auto& [other, running] : servers) running->start_drain();
+        runtime.stop();
+        return 1;
+      }
+    }
+    builder.use_infrastructure(infrastructure);
     module.setup(builder);
     auto built = std::move(builder).build();
     auto server = std::make_unique<http::Server>(runtime, std::move(built.router), server_limits(config.http),
@@ -121,6 +143,7 @@ int serve(const config::Config& config, const ServeOptions& options) {
     log::info("service listening", {{"service", name}, {"port", bound_ports[name]}});
     servers.emplace_back(name, std::move(server));
   }
+  backends.start_buses();
   if (options.ports_file) write_ports_file(*options.ports_file, bound_ports);
 
   std::cout << "\nintercab " << build.version << " (" << build.git_sha << ") is serving " << targets.size()
@@ -153,6 +176,7 @@ int serve(const config::Config& config, const ServeOptions& options) {
                 {{"service", name}, {"in_flight", server->requests_in_flight()}});
     }
   }
+  backends.stop_buses();  // after the drain: requests in flight may still commit events
   runtime.stop();
   log::info("stopped", {{"drained", drained}});
   return 0;

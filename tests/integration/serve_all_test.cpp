@@ -6,10 +6,12 @@
 #include <signal.h>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "platform/db/db.hpp"
 #include "process.hpp"
 #include "raw_http.hpp"
 
@@ -124,6 +126,27 @@ TEST_F(ServeAll, ReadinessChecksTheDependencies) {
   for (const char* dependency : {"dependency.user", "dependency.location", "dependency.driver", "dependency.payment"}) {
     EXPECT_TRUE(checks.contains(dependency)) << dependency;
   }
+}
+
+// With no settings every domain service runs on the embedded adapters: a SQLite file of its own
+// under $INTERCAB_HOME/var, the in-process bus and the memory cache, each checked by /ready.
+TEST_F(ServeAll, DomainServicesHaveTheirOwnStoreBusAndCache) {
+  for (const auto& name : kServices) {
+    if (name == "gateway") continue;
+    SCOPED_TRACE(name);
+    auto body = boost::json::parse(get(name, "/ready")->body).as_object();
+    auto& checks = body.at("checks").as_object();
+    for (const char* check : {"store", "bus", "cache"}) {
+      ASSERT_TRUE(checks.contains(check)) << check;
+      EXPECT_EQ(checks.at(check).as_string(), "ok") << check;
+    }
+    EXPECT_TRUE(std::filesystem::exists(home_->path() / "var" / (name + ".db")));
+    auto version = boost::json::parse(get(name, "/version")->body).as_object();
+    const auto capabilities = boost::json::serialize(version.at("capabilities"));
+    EXPECT_THAT(capabilities, HasSubstr("platform.store"));
+    EXPECT_THAT(capabilities, HasSubstr("platform.events"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(home_->path() / "var" / "gateway.db")) << "the gateway has no database";
 }
 
 TEST_F(ServeAll, EveryMetricsEndpointPassesPromtool) {
@@ -251,6 +274,39 @@ TEST_F(BadStart, PortInUseFailsClearly) {
   auto [status, output] = run({"serve", "--target=user"}, {{"USER_PORT", std::to_string(port)}});
   EXPECT_EQ(status, 1);
   EXPECT_THAT(output, HasSubstr("cannot listen"));
+}
+
+TEST(Migrate, CreatesEveryServiceDatabaseOnceAndAnEditedMigrationStopsStartUp) {
+  testing::TempDir home("intercab-migrate");
+  const auto env = free_port_environment(home.path());
+  const auto binary = testing::required_env("INTERCAB_BINARY");
+  auto migrate = [&]() {
+    testing::ChildProcess process(binary, {"migrate"}, env, home.path() / "migrate.log");
+    const int exit_status = process.wait(60s).value_or(-1);
+    return std::make_pair(exit_status, process.log());
+  };
+  auto [status, output] = migrate();
+  ASSERT_EQ(status, 0) << output;
+  for (const auto& name : kServices) {
+    if (name == "gateway") continue;
+    EXPECT_THAT(output, HasSubstr(name + " (sqlite://" + (home.path() / "var" / (name + ".db")).string() +
+                                  ") platform: applied 001_event_outbox.sqlite.sql 002_event_inbox.sql"));
+  }
+  std::tie(status, output) = migrate();
+  ASSERT_EQ(status, 0) << output;
+  EXPECT_THAT(output, HasSubstr("user (sqlite://"));
+  EXPECT_THAT(output, HasSubstr("platform: up to date (2 applied before)"));
+
+  // An operator edits an applied migration (here: its recorded checksum no longer matches).
+  auto store = db::Database::open("sqlite://" + (home.path() / "var" / "user.db").string());
+  store->transact([](db::Tx& tx) {
+    tx.sql() << "UPDATE schema_migrations SET checksum = 'edited' WHERE component = 'platform' AND version = 2";
+  });
+  testing::ChildProcess serve(binary, {"serve", "--target=user"}, env, home.path() / "serve.log");
+  const auto serve_status = serve.wait(30s);
+  EXPECT_EQ(serve_status.value_or(-1), 1) << serve.log();
+  EXPECT_THAT(serve.log(), HasSubstr("002_event_inbox.sql"));
+  EXPECT_THAT(serve.log(), HasSubstr("checksum"));
 }
 
 TEST_F(BadStart, PrintConfigMasksSecrets) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace intercab::testing {
@@ -56,6 +57,19 @@ std::string required_env(const char* name);
 
 // Runs a shell command, returning its exit status and combined output.
 int run_command(const std::string& command, std::string* output);
+
+// Polls `condition` until it holds or `timeout` passes; returns its last value. For tests that
+// wait on other processes and threads: no fixed sleeps, generous deadlines.
+template <class Condition>
+bool eventually(Condition condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds interval = std::chrono::milliseconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(interval);
+  }
+  return condition();
+}
 
 // A loopback TCP port that was free a moment ago (bound to port 0, then released), for
 // servers that cannot be told to bind port 0 themselves (nats-server, redis-server, postgres).

@@ -220,6 +220,19 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
 
 std::string mask(const std::string& secret) { return secret.empty() ? "" : "********"; }
 
+// "postgresql://app:secret@db/x" -> "postgresql://app:********@db/x": URLs may carry passwords.
+std::string mask_url_password(const std::string& url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return url;
+  const auto authority_start = scheme_end + 3;
+  const auto at = url.find('@', authority_start);
+  const auto slash = url.find('/', authority_start);
+  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return url;
+  const auto colon = url.find(':', authority_start);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "********" + url.substr(at);
+}
+
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> items;
   std::stringstream parts(text);
@@ -404,6 +417,20 @@ Config load(const LoadOptions& options) {
   config.events_url = env.get("EVENTS_URL").value_or(reader.text("storage.events_url", "mem://"));
   require_scheme(config.events_url, {"mem://", "nats://"}, "storage.events_url", "EVENTS_URL");
 
+  auto& storage = config.storage;
+  storage.pool_size = static_cast<int>(reader.integer("storage.pool_size", 1, 256, 4));
+  storage.busy_timeout_ms = static_cast<int>(reader.integer("storage.busy_timeout_ms", 0, 600'000, 5000));
+  storage.max_transaction_attempts = static_cast<int>(reader.integer("storage.max_transaction_attempts", 1, 100, 5));
+
+  auto& events = config.events;
+  events.relay_poll_ms = static_cast<int>(reader.integer("events.relay_poll_ms", 10, 60'000, 200));
+  events.publish_timeout_ms = static_cast<int>(reader.integer("events.publish_timeout_ms", 100, 600'000, 5000));
+  events.max_deliveries = static_cast<int>(reader.integer("events.max_deliveries", 1, 1000, 5));
+  events.redelivery_backoff_ms = static_cast<int>(reader.integer("events.redelivery_backoff_ms", 0, 600'000, 500));
+  events.ack_wait_s = static_cast<int>(reader.integer("events.ack_wait_s", 1, 86'400, 30));
+  events.retention_days = static_cast<int>(reader.integer("events.retention_days", 1, 3650, 7));
+  events.duplicate_window_s = static_cast<int>(reader.integer("events.duplicate_window_s", 1, 86'400, 120));
+
   config.jwt_secret = env.get("JWT_SECRET").value_or(reader.text("auth.jwt_secret"));
   if (!config.jwt_secret.empty() && config.jwt_secret.size() < 32) {
     throw ConfigError("config key auth.jwt_secret (JWT_SECRET): must be at least 32 bytes long (it has " +
@@ -466,7 +493,7 @@ std::string Config::describe() const {
     out << YAML::Key << name << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "port" << YAML::Value << settings.port;
     if (!settings.url.empty()) out << YAML::Key << "url" << YAML::Value << settings.url;
-    out << YAML::Key << "db_connection" << YAML::Value << settings.db_connection;
+    out << YAML::Key << "db_connection" << YAML::Value << mask_url_password(settings.db_connection);
     out << YAML::EndMap;
   }
   out << YAML::EndMap;
@@ -491,9 +518,21 @@ std::string Config::describe() const {
   out << YAML::Key << "breaker_open_s" << YAML::Value << http.client.breaker_open_s;
   out << YAML::EndMap << YAML::EndMap;
   out << YAML::Key << "storage" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "db_connection" << YAML::Value << db_connection_template;
-  out << YAML::Key << "redis_url" << YAML::Value << redis_url;
-  out << YAML::Key << "events_url" << YAML::Value << events_url;
+  out << YAML::Key << "db_connection" << YAML::Value << mask_url_password(db_connection_template);
+  out << YAML::Key << "redis_url" << YAML::Value << mask_url_password(redis_url);
+  out << YAML::Key << "events_url" << YAML::Value << mask_url_password(events_url);
+  out << YAML::Key << "pool_size" << YAML::Value << storage.pool_size;
+  out << YAML::Key << "busy_timeout_ms" << YAML::Value << storage.busy_timeout_ms;
+  out << YAML::Key << "max_transaction_attempts" << YAML::Value << storage.max_transaction_attempts;
+  out << YAML::EndMap;
+  out << YAML::Key << "events" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "relay_poll_ms" << YAML::Value << events.relay_poll_ms;
+  out << YAML::Key << "publish_timeout_ms" << YAML::Value << events.publish_timeout_ms;
+  out << YAML::Key << "max_deliveries" << YAML::Value << events.max_deliveries;
+  out << YAML::Key << "redelivery_backoff_ms" << YAML::Value << events.redelivery_backoff_ms;
+  out << YAML::Key << "ack_wait_s" << YAML::Value << events.ack_wait_s;
+  out << YAML::Key << "retention_days" << YAML::Value << events.retention_days;
+  out << YAML::Key << "duplicate_window_s" << YAML::Value << events.duplicate_window_s;
   out << YAML::EndMap;
   out << YAML::Key << "auth" << YAML::Value << YAML::BeginMap << YAML::Key << "jwt_secret" << YAML::Value
       << mask(jwt_secret) << YAML::EndMap;

@@ -84,6 +84,22 @@ struct GatewaySettings {
   } rate_limit;
 };
 
+struct StorageSettings {
+  int pool_size = 4;                 // pooled sessions per service database
+  int busy_timeout_ms = 5000;        // SQLite: how long a writer waits for the lock
+  int max_transaction_attempts = 5;  // serialisation failures / SQLITE_BUSY are retried this often
+};
+
+struct EventsSettings {
+  int relay_poll_ms = 200;          // how often the outbox relay looks for rows it was not told about
+  int publish_timeout_ms = 5000;    // NATS: wait this long for a publish acknowledgement
+  int max_deliveries = 5;           // a consumer that fails this often sends the event to dlq.<topic>
+  int redelivery_backoff_ms = 500;  // first redelivery delay; doubles per attempt
+  int ack_wait_s = 30;              // NATS: unacknowledged events are redelivered after this
+  int retention_days = 7;           // NATS: stream max age
+  int duplicate_window_s = 120;     // NATS: Nats-Msg-Id deduplication window
+};
+
 struct Config {
   std::filesystem::path home;  // INTERCAB_HOME: holds config/, data/ and var/
   std::string log_level = "info";
@@ -92,6 +108,8 @@ struct Config {
   std::string db_connection_template;
   std::string redis_url;
   std::string events_url;
+  StorageSettings storage;
+  EventsSettings events;
   std::string jwt_secret;
   GatewaySettings gateway;
   std::string service_name;                // SERVICE_NAME: default target of `serve`

@@ -128,6 +128,34 @@ TEST_F(ConfigTest, DescribeMasksSecrets) {
   EXPECT_THAT(text, HasSubstr("booking:"));
 }
 
+TEST_F(ConfigTest, DescribeMasksPasswordsInUrls) {
+  env_["DB_CONNECTION"] = "postgresql://app:s3cret-pw@db:5432/intercab_{service}";
+  env_["REDIS_URL"] = "redis://:redis-pw@cache:6379/0";
+  env_["EVENTS_URL"] = "nats://bus:nats-pw@nats:4222";
+  auto text = load_config().describe();
+  for (const char* secret : {"s3cret-pw", "redis-pw", "nats-pw"}) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret << " leaked:\n" << text;
+  }
+  EXPECT_THAT(text, HasSubstr("postgresql://app:********@db:5432/intercab_booking"));
+  EXPECT_THAT(text, HasSubstr("redis://:********@cache:6379/0"));
+}
+
+TEST_F(ConfigTest, StorageAndEventSettingsAreReadAndChecked) {
+  auto config = load_config();
+  EXPECT_EQ(config.storage.pool_size, 4);
+  EXPECT_EQ(config.events.max_deliveries, 5);
+  EXPECT_EQ(config.events.retention_days, 7);
+  write_file("storage: {pool_size: 8}\nevents: {max_deliveries: 9, relay_poll_ms: 50}\n");
+  config = load_config();
+  EXPECT_EQ(config.storage.pool_size, 8);
+  EXPECT_EQ(config.events.max_deliveries, 9);
+  EXPECT_EQ(config.events.relay_poll_ms, 50);
+  write_file("events: {max_deliveries: 0}\n");
+  EXPECT_THAT(load_error(), HasSubstr("events.max_deliveries"));
+  write_file("events: {max_delivery: 3}\n");
+  EXPECT_THAT(load_error(), HasSubstr("events.max_delivery"));
+}
+
 TEST_F(ConfigTest, GatewayRoutesAndPoliciesComeFromConfig) {
   auto config = load_config();
   const auto& gateway = config.gateway;

@@ -32,16 +32,6 @@ std::unique_ptr<db::Database> open_store(const std::filesystem::path& file) {
   return store;
 }
 
-template <class Predicate>
-bool eventually(Predicate predicate, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return predicate();
-}
-
 TEST(BusOutage, NatsRestartLosesNothingDuplicatesNothingAndKeepsOrderPerAggregate) {
   testing::NatsServer nats;
   testing::TempDir dir("intercab-outage");
@@ -72,7 +62,7 @@ TEST(BusOutage, NatsRestartLosesNothingDuplicatesNothingAndKeepsOrderPerAggregat
     consumers.push_back(std::move(bus));
   }
   producer->start();
-  ASSERT_TRUE(eventually([&] { return !producer->unavailable_reason(); }, 10s));
+  ASSERT_TRUE(testing::eventually([&] { return !producer->unavailable_reason(); }, 10s));
 
   // Producing: one event every ~10 ms for about 3 s, the outage in the middle.
   std::atomic<int> produced{0};
@@ -88,13 +78,13 @@ TEST(BusOutage, NatsRestartLosesNothingDuplicatesNothingAndKeepsOrderPerAggregat
       std::this_thread::sleep_for(10ms);
     }
   });
-  ASSERT_TRUE(eventually([&] { return produced.load() >= kEvents / 3; }, 30s));
+  ASSERT_TRUE(testing::eventually([&] { return produced.load() >= kEvents / 3; }, 30s));
   nats.stop();
-  EXPECT_TRUE(eventually([&] { return producer->unavailable_reason().has_value(); }, 10s))
+  EXPECT_TRUE(testing::eventually([&] { return producer->unavailable_reason().has_value(); }, 10s))
       << "the bus should report the lost broker";
   std::this_thread::sleep_for(1s);  // events keep being committed to the outbox meanwhile
   nats.start();
-  EXPECT_TRUE(eventually([&] { return !producer->unavailable_reason(); }, 20s))
+  EXPECT_TRUE(testing::eventually([&] { return !producer->unavailable_reason(); }, 20s))
       << "the bus should recover by itself: " << producer->unavailable_reason().value_or("");
   writer.join();
 
@@ -107,7 +97,7 @@ TEST(BusOutage, NatsRestartLosesNothingDuplicatesNothingAndKeepsOrderPerAggregat
         return n;
       });
     };
-    ASSERT_TRUE(eventually([&] { return applied() >= kEvents; }, 60s)) << consumer << " got " << applied();
+    ASSERT_TRUE(testing::eventually([&] { return applied() >= kEvents; }, 60s)) << consumer << " got " << applied();
   }
   std::this_thread::sleep_for(500ms);  // a late duplicate would land now
   for (const char* consumer : {"notification", "analytics"}) {

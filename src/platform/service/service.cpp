@@ -106,6 +106,22 @@ void ServiceBuilder::add_readiness_check(std::string name, ReadinessCheck check)
   checks_.emplace_back(std::move(name), std::move(check));
 }
 
+void ServiceBuilder::use_infrastructure(Infrastructure infrastructure) {
+  infrastructure_ = infrastructure;
+  if (infrastructure.store) add_capability("platform.store");
+  if (infrastructure.bus) add_capability("platform.events");
+  if (infrastructure.cache) add_capability("platform.cache");
+  if (auto* store = infrastructure.store) {
+    add_readiness_check("store", [store] { return store->unavailable_reason(); });
+  }
+  if (auto* bus = infrastructure.bus) {
+    add_readiness_check("bus", [bus] { return bus->unavailable_reason(); });
+  }
+  if (auto* cache = infrastructure.cache) {
+    add_readiness_check("cache", [cache] { return cache->unavailable_reason(); });
+  }
+}
+
 void ServiceBuilder::add_dependency(const std::string& name, const std::string& base_url) {
   add_readiness_check("dependency." + name,
                       [&client = client_, url = base_url + "/health"]() -> std::optional<std::string> {

@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "platform/cache/cache.hpp"
 #include "platform/config/config.hpp"
+#include "platform/db/db.hpp"
+#include "platform/events/bus.hpp"
 #include "platform/http/client.hpp"
 #include "platform/http/router.hpp"
 #include "platform/http/server.hpp"
@@ -31,6 +34,15 @@ std::string assemble_openapi(const std::string& service_name, std::string_view s
 // A readiness check returns nullopt when healthy, or a message saying what is wrong.
 using ReadinessCheck = std::function<std::optional<std::string>()>;
 
+// The infrastructure a service uses, owned by the process and outliving the service: its own
+// database (migrated), its event bus and the process's cache. Null members are not available
+// (the gateway has no database; unit tests may have none at all).
+struct Infrastructure {
+  db::Database* store = nullptr;
+  events::EventBus* bus = nullptr;
+  cache::Cache* cache = nullptr;
+};
+
 // What a module may know of the process it runs in.
 struct ServiceEnvironment {
   const config::Config* config = nullptr;  // the process configuration; null only in unit tests
@@ -49,6 +61,12 @@ class ServiceBuilder {
   http::Client& client() { return client_; }
   const ServiceEnvironment& environment() const { return environment_; }
   const BuildInfo& build_info() const { return build_; }
+  // The service's registry, shared with what reports into it besides requests (the event bus).
+  std::shared_ptr<metrics::Registry> shared_metrics() const { return metrics_; }
+
+  // Hands the service its infrastructure; /ready then checks each piece given (store, bus, cache).
+  void use_infrastructure(Infrastructure infrastructure);
+  const Infrastructure& infrastructure() const { return infrastructure_; }
 
   void add_readiness_check(std::string name, ReadinessCheck check);
   // A service this one calls: /ready fails while its /health does not answer 200.
@@ -79,6 +97,7 @@ class ServiceBuilder {
   std::vector<std::string> capabilities_;
   std::string openapi_yaml_;
   ServiceEnvironment environment_;
+  Infrastructure infrastructure_;
   http::Forwarder forwarder_;
 };
 
