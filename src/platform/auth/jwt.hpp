@@ -1,0 +1,159 @@
+// JSON Web Tokens (RFC 7519) as compact JWS, following the JWT best practices of RFC 8725: access
+// tokens for users (RFC 9068, typ "at+jwt") and service tokens between our services (typ
+// "svc+jwt"), each family with its own keys, issuer and verifier.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "platform/auth/claims.hpp"
+#include "platform/auth/keys.hpp"
+#include "platform/errors/errors.hpp"
+
+namespace intercab::auth {
+
+// Where issuers and verifiers read the time; tests pass a fixed one.
+using Clock = std::function<TimePoint()>;
+Clock system_clock();
+
+// Why a token was rejected, for logs and metrics; the 401 detail says it in words.
+enum class TokenProblem {
+  too_large,
+  malformed,               // not three strict base64url parts of JSON objects
+  unsupported_algorithm,   // "alg" not in this verifier's allow-list ("none" never is)
+  unknown_key,             // no "kid", or one that names no key of the set
+  algorithm_key_mismatch,  // "alg" differs from the algorithm of the key named by "kid"
+  bad_signature,
+  wrong_type,
+  wrong_issuer,
+  wrong_audience,
+  expired,
+  not_yet_valid,
+  invalid_claims,  // a claim missing or of the wrong type, iat in the future, lifetime too long
+};
+std::string_view to_string(TokenProblem problem);
+
+// A 401 for a rejected token. The detail names the problem, never the token or its contents;
+// WWW-Authenticate carries error="invalid_token" (RFC 6750 §3).
+class TokenRejected : public errors::Unauthorized {
+ public:
+  TokenRejected(TokenProblem problem, const std::string& detail);
+  TokenProblem problem() const { return problem_; }
+
+ private:
+  TokenProblem problem_;
+};
+
+struct IssuedToken {
+  std::string token;
+  std::string jwt_id;
+  TimePoint expires_at;
+};
+
+// --- Access tokens (RFC 9068)
+
+struct AccessTokenSettings {
+  std::string issuer;    // e.g. "intercab"; verifiers expect exactly this
+  std::string audience;  // e.g. "intercab-api"
+  std::chrono::seconds lifetime{std::chrono::minutes(15)};
+};
+
+struct AccessTokenGrant {
+  std::string user_id;
+  std::string client_id;  // the OAuth client (web app, driver app) the token was issued to
+  std::vector<std::string> roles;
+  bool verified = false;
+};
+
+class AccessTokenIssuer {
+ public:
+  // Throws KeyError if `keys` has no signing key.
+  AccessTokenIssuer(std::shared_ptr<const KeySet> keys, AccessTokenSettings settings, Clock clock = system_clock());
+  IssuedToken issue(const AccessTokenGrant& grant) const;
+
+ private:
+  std::shared_ptr<const KeySet> keys_;
+  AccessTokenSettings settings_;
+  Clock clock_;
+};
+
+// --- Service tokens
+
+struct ServiceTokenSettings {
+  std::string issuer;           // e.g. "intercab-internal"
+  std::string calling_service;  // this process's service name, the token's "sub"
+  std::chrono::seconds lifetime{60};
+  std::chrono::seconds renew_before{15};  // a cached token is replaced when less than this is left
+};
+
+// Issues the tokens this service presents to the services it calls ("aud" = the called service),
+// signed with the internal key, which must differ from the user token key
+// (require_distinct_keys). Thread-safe.
+class ServiceTokenIssuer {
+ public:
+  // Throws KeyError if `internal_keys` has no signing key, std::invalid_argument on bad settings.
+  ServiceTokenIssuer(std::shared_ptr<const KeySet> internal_keys, ServiceTokenSettings settings,
+                     Clock clock = system_clock());
+
+  // A token for calling `called_service`: the cached one while it has more than renew_before
+  // left, else a new one (signing costs tens of microseconds; a call every few ms adds up).
+  std::string token_for(std::string_view called_service);
+  // Always a new token, bypassing the cache.
+  IssuedToken issue(std::string_view called_service) const;
+
+ private:
+  static constexpr std::size_t kMaxCachedAudiences = 64;  // far above the number of services
+
+  std::shared_ptr<const KeySet> keys_;
+  ServiceTokenSettings settings_;
+  Clock clock_;
+  std::mutex mutex_;
+  std::map<std::string, IssuedToken, std::less<>> cache_;
+};
+
+// --- Verification
+
+struct VerifierSettings {
+  std::string token_type;  // the exact "typ" accepted
+  std::string issuer;      // the exact "iss" accepted
+  std::string audience;    // must be "aud", or one element of an "aud" array
+  // The allow-list of "alg" values, fixed for the verifier's life. Empty: the algorithms of the key
+  // set when the verifier is built. "none" can never be allowed.
+  std::vector<Algorithm> algorithms;
+  std::chrono::seconds leeway{30};                           // clock skew tolerated on exp, nbf and iat
+  std::chrono::seconds max_lifetime{std::chrono::hours(1)};  // exp - iat above this is rejected
+  std::size_t max_token_bytes = 8192;                        // rejected before any parsing
+
+  // User access tokens: typ at+jwt; client_id, roles and verified required.
+  static VerifierSettings access_tokens(std::string issuer, std::string audience);
+  // Service tokens for the internal endpoints of `own_service` (its name is the audience).
+  static VerifierSettings service_tokens(std::string issuer, std::string own_service);
+};
+
+// Checks a compact JWS and returns its claims, or throws TokenRejected. Thread-safe.
+class TokenVerifier {
+ public:
+  // Throws KeyError if `keys` is empty.
+  TokenVerifier(std::shared_ptr<const KeySet> keys, VerifierSettings settings, Clock clock = system_clock());
+
+  Claims verify(std::string_view token) const;
+  const std::vector<Algorithm>& algorithms() const { return settings_.algorithms; }
+
+ private:
+  std::shared_ptr<const KeySet> keys_;
+  VerifierSettings settings_;
+  Clock clock_;
+};
+
+// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive, RFC
+// 7235), or nullopt if the value uses another scheme or carries no token.
+std::optional<std::string_view> bearer_token(std::string_view authorization);
+
+}  // namespace intercab::auth
