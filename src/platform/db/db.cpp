@@ -333,6 +333,14 @@ void Database::run_transaction(const std::function<void(Tx&)>& work) {
       work(tx);
       committing = true;
       sql << "COMMIT";
+      for (auto& action : tx.after_commit_) {
+        try {
+          action();
+        } catch (const std::exception& action_error) {
+          // Committed is committed: a failing notification must not look like a failed transaction.
+          log::warn("after-commit action failed", {{"error", action_error.what()}});
+        }
+      }
       return;
     } catch (...) {
       const auto error = std::current_exception();

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 // SOCI 4.0 knows boost::optional but not std::optional; this lets `soci::into(std::optional<T>&)` and
 // `soci::use(const std::optional<T>&)` read and write NULL as an empty optional.
@@ -92,6 +93,10 @@ class Tx {
  public:
   soci::session& sql() { return session_; }
   Dialect dialect() const { return dialect_; }
+  // Runs `action` once the transaction has committed (never when it rolls back or is retried):
+  // for telling others about what is now visible, e.g. waking the outbox relay. Keep it quick
+  // and non-throwing; it runs on the committing thread.
+  void after_commit(std::function<void()> action) { after_commit_.push_back(std::move(action)); }
 
   Tx(const Tx&) = delete;
   Tx& operator=(const Tx&) = delete;
@@ -102,6 +107,7 @@ class Tx {
 
   soci::session& session_;
   Dialect dialect_;
+  std::vector<std::function<void()>> after_commit_;
 };
 
 // A pool of connections to one database. Thread-safe; share one per process and component.

@@ -267,6 +267,23 @@ TEST_P(BusContract, EventsWrittenWhileTheProducerWasDownArePublishedWhenItStarts
   ASSERT_TRUE(wait_for_effects("notification", 5));
 }
 
+// The commit itself wakes the relay: nothing waits for the next poll (10 s here).
+TEST_P(BusContract, CommittedEventsAreRelayedAtOnceWithoutPolling) {
+  auto producer_settings = settings("booking");
+  producer_settings.events.relay_poll_ms = 10'000;
+  auto producer = open_bus(url_, producer_settings);
+  producer->start();
+  start_bus("notification", {recording()});
+  std::this_thread::sleep_for(200ms);  // the relay's first round has run and it sleeps now
+  const auto committed = std::chrono::steady_clock::now();
+  stores_.at("booking")->transact([](db::Tx& tx) {
+    publish(tx, "booking.events", make_event("booking", "booking.created", "t", boost::json::object{{"sequence", 1}}));
+  });
+  EXPECT_TRUE(wait_for_effects("notification", 1, 5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - committed, 5s);
+  producer->stop();
+}
+
 TEST_P(BusContract, TraceContextFlowsFromProducerToConsumer) {
   start_bus("booking");
   start_bus("notification", {recording()});

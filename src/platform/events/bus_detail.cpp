@@ -98,6 +98,14 @@ namespace {
 constexpr double kLatencyBuckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 }  // namespace
 
+namespace {
+const std::string kOutboxKey = "\x01outbox";  // cannot collide with a topic name
+}  // namespace
+
+void notify_outbox_committed() { notify_topic(kOutboxKey); }
+void watch_outbox(WorkerLoop* relay) { watch_topic(kOutboxKey, relay); }
+void unwatch_outbox(WorkerLoop* relay) { unwatch_topic(kOutboxKey, relay); }
+
 BusMetrics::BusMetrics(metrics::Registry& registry)
     : published(registry.counter("events_published_total", "Events handed to the bus by the outbox relay", {"topic"})),
       publish_failures(registry.counter("events_publish_failures_total",

@@ -47,6 +47,12 @@ void notify_topic(const std::string& topic);
 void watch_topic(const std::string& topic, WorkerLoop* loop);
 void unwatch_topic(const std::string& topic, WorkerLoop* loop);
 
+// A transaction with outbox rows committed in this process: relays look at once instead of at
+// their next poll (they check their own outbox; another database's commit costs one read).
+void notify_outbox_committed();
+void watch_outbox(WorkerLoop* relay);
+void unwatch_outbox(WorkerLoop* relay);
+
 struct BusMetrics {
   explicit BusMetrics(metrics::Registry& registry);
   metrics::Family<metrics::Counter>& published;         // topic

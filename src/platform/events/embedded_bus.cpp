@@ -41,6 +41,7 @@ class EmbeddedBus final : public EventBus {
   }
 
   void start() override {
+    detail::watch_outbox(&relay_);
     relay_.start();
     for (auto& consumer : consumers_) {
       detail::watch_topic(consumer->subscription.topic, consumer->loop.get());
@@ -53,6 +54,7 @@ class EmbeddedBus final : public EventBus {
       detail::unwatch_topic(consumer->subscription.topic, consumer->loop.get());
       consumer->loop->stop();
     }
+    detail::unwatch_outbox(&relay_);
     relay_.stop();
   }
 

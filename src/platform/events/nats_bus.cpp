@@ -53,12 +53,14 @@ class NatsBus final : public EventBus {
   }
 
   void start() override {
+    detail::watch_outbox(&relay_);
     relay_.start();
     for (auto& consumer : consumers_) consumer->loop->start();
   }
 
   void stop() override {
     for (auto& consumer : consumers_) consumer->loop->stop();
+    detail::unwatch_outbox(&relay_);
     relay_.stop();
   }
 

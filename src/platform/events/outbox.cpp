@@ -6,6 +6,8 @@
 
 #include <stdexcept>
 
+#include "platform/events/bus_detail.hpp"
+
 namespace intercab::embedded {
 std::span<const db::MigrationFile> events_platform_migrations();
 }
@@ -25,6 +27,7 @@ void publish(db::Tx& tx, std::string_view topic, const Event& event) {
               "VALUES (:event_id, :topic, :subject, :type, :envelope, :created_at)",
       soci::use(event.id), soci::use(topic_text), soci::use(event.subject), soci::use(event.type), soci::use(envelope),
       soci::use(created_at);
+  tx.after_commit(detail::notify_outbox_committed);
 }
 
 namespace outbox {
