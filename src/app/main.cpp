@@ -1,11 +1,17 @@
 // The intercab command line: serve, migrate, version, and --print-config.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <memory>
+#include <sstream>
+#include <vector>
 
 #include "app/backends.hpp"
 #include "app/build_info.hpp"
 #include "app/modules.hpp"
 #include "app/serve.hpp"
+#include "platform/auth/jwt.hpp"
+#include "platform/auth/keys.hpp"
+#include "platform/auth/rbac.hpp"
 #include "platform/config/config.hpp"
 #include "platform/log/log.hpp"
 
@@ -40,6 +46,12 @@ int main(int argc, char** argv) {
   std::string migrate_targets = "all";
   migrate->add_option("--target", migrate_targets, "all, or a comma list of services whose databases to migrate");
   auto* version = app.add_subcommand("version", "Print version, git sha, build type and time");
+  auto* token = app.add_subcommand(
+      "token", "Print an access token signed with JWT_SECRET, for development and benchmarks (15 minutes)");
+  std::string token_subject = "dev-user";
+  std::string token_roles = "rider";
+  token->add_option("--subject", token_subject, "the user id (sub claim)");
+  token->add_option("--roles", token_roles, "comma list of roles: rider, driver, fleet_owner, support, admin");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -60,6 +72,26 @@ int main(int argc, char** argv) {
     const auto build = intercab::app::build_info();
     std::cout << "intercab " << build.version << " (git " << build.git_sha << ", " << build.build_type << ", built "
               << build.build_time << ")\n";
+    return 0;
+  }
+  if (token->parsed()) {
+    if (config.jwt_secret.empty()) {
+      std::cerr << "intercab token: set JWT_SECRET (the HS256 key the gateway verifies access tokens with)\n";
+      return 2;
+    }
+    std::vector<std::string> roles;
+    std::stringstream role_list(token_roles);
+    for (std::string role; std::getline(role_list, role, ',');) {
+      if (!intercab::auth::parse_role(role)) {
+        std::cerr << "intercab token: unknown role '" << role << "'; use rider, driver, fleet_owner, support, admin\n";
+        return 2;
+      }
+      roles.push_back(role);
+    }
+    const auto keys =
+        std::make_shared<const intercab::auth::KeySet>(intercab::auth::SigningKey::hs256(config.jwt_secret));
+    const intercab::auth::AccessTokenIssuer issuer(keys, {config.auth.issuer, config.auth.audience});
+    std::cout << issuer.issue({token_subject, "intercab-cli", roles, true}).token << "\n";
     return 0;
   }
   if (migrate->parsed()) {

@@ -121,7 +121,14 @@ int serve(const config::Config& config, const ServeOptions& options) {
       }
     }
     builder.use_infrastructure(infrastructure);
-    module.setup(builder);
+    try {
+      module.setup(builder);
+    } catch (const std::exception& error) {
+      log::error("cannot start", {{"service", name}, {"error", error.what()}});
+      for (auto& [other, running] : servers) running->start_drain();
+      runtime.stop();
+      return 1;
+    }
     auto built = std::move(builder).build();
     auto server = std::make_unique<http::Server>(runtime, std::move(built.router), server_limits(config.http),
                                                  std::move(built.interceptor));

@@ -1,5 +1,7 @@
-// The gateway's middleware chain, in order: CORS preflight, rate limit, route, header
-// transformation, upstream choice with passive health; then metrics and the access log.
+// The gateway's middleware chain, in order: CORS preflight, route lookup, authentication (Bearer
+// access token, verified once here), rate limit (by user when authenticated, else by address),
+// 404 / 401 / 403, header transformation, upstream choice with passive health; then metrics and
+// the access log.
 #include "gateway/gateway.hpp"
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <stdexcept>
 
 #include "gateway/policy/headers.hpp"
+#include "platform/auth/rbac.hpp"
 #include "platform/http/server.hpp"
 #include "platform/log/log.hpp"
 #include "platform/trace/trace.hpp"
@@ -39,7 +42,8 @@ std::vector<GatewayRoute> gateway_routes(const config::GatewaySettings& settings
   std::vector<GatewayRoute> routes;
   for (const auto& route : settings.routes) {
     routes.push_back({route.prefix, route.service, route.streaming, std::chrono::seconds(route.timeout_s),
-                      std::chrono::seconds(route.idle_timeout_s)});
+                      std::chrono::seconds(route.idle_timeout_s), route.auth == config::RouteAuth::authenticated,
+                      route.roles});
   }
   return routes;
 }
@@ -48,12 +52,14 @@ std::vector<GatewayRoute> gateway_routes(const config::GatewaySettings& settings
 
 Gateway::Gateway(const config::GatewaySettings& settings,
                  const std::map<std::string, std::vector<std::string>>& upstream_urls, metrics::Registry& metrics,
-                 std::shared_ptr<cache::Cache> rate_limit_cache)
+                 std::shared_ptr<cache::Cache> rate_limit_cache,
+                 std::shared_ptr<const auth::TokenVerifier> access_tokens)
     : settings_(settings),
       routes_(gateway_routes(settings)),
       rate_limit_cache_(std::move(rate_limit_cache)),
       limiter_(*rate_limit_cache_, settings.rate_limit.requests_per_s, settings.rate_limit.burst),
       cors_(cors_settings(settings.cors)),
+      access_tokens_(std::move(access_tokens)),
       requests_(metrics.counter("gateway_requests_total",
                                 "Requests answered by the gateway, by route prefix and status",
                                 {"route", "service", "status"})),
@@ -74,7 +80,19 @@ Gateway::Gateway(const config::GatewaySettings& settings,
               .counter("gateway_rate_limit_failed_open_total",
                        "Requests let through unchecked because the rate-limit cache was unavailable")
               .with()),
-      preflights_(metrics.counter("gateway_cors_preflights_total", "CORS preflight requests, by result", {"result"})) {
+      preflights_(metrics.counter("gateway_cors_preflights_total", "CORS preflight requests, by result", {"result"})),
+      auth_failures_(metrics.counter("gateway_auth_failures_total",
+                                     "Requests refused with 401 or 403 by the gateway, by reason", {"reason"})) {
+  for (const auto& route : routes_.routes()) {
+    if (route.requires_token && access_tokens_ == nullptr) {
+      throw std::invalid_argument("gateway route " + route.prefix +
+                                  " needs an access token verifier; set JWT_SECRET or auth.ed25519_key_file");
+    }
+    for (const auto& role : route.roles) {
+      if (!auth::parse_role(role))
+        throw std::invalid_argument("gateway route " + route.prefix + ": unknown role " + role);
+    }
+  }
   const auto strategy = parse_balancing_strategy(settings.load_balancing);
   const PassiveHealth health{settings.eject_after_failures, std::chrono::seconds(settings.eject_for_s)};
   for (const auto& route : routes_.routes()) {
@@ -140,9 +158,13 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
 
   http::Headers response_headers;
   for (const auto& [name, value] : cors_.response_headers(origin)) response_headers.add(name, value);
-  // Keyed by the client's address until API keys and users are verified at the gateway: an
-  // unverified key in the bucket name would let a client pick a fresh bucket per request.
-  const auto decision = limiter_.take(client_key("", "", head.remote_address), RateLimiter::Clock::now());
+  const auto* route = routes_.match(head.path);
+  Authentication authentication;
+  if (route != nullptr && route->requires_token) authentication = authenticate(head, *route);
+  // Keyed by the verified user, else by the client's address: an unverified identity in the bucket
+  // name would let a client pick a fresh bucket per request.
+  const std::string user_id = authentication.claims ? authentication.claims->subject : std::string();
+  const auto decision = limiter_.take(client_key("", user_id, head.remote_address), RateLimiter::Clock::now());
   if (decision.failed_open) rate_limit_failed_open_.inc();
   for (const auto& [name, value] : rate_limit_headers(decision)) response_headers.set(name, value);
   if (!decision.allowed) {
@@ -154,11 +176,11 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
                   std::move(response_headers));
   }
 
-  const auto* route = routes_.match(head.path);
   if (route == nullptr) {
     return reject(head, errors::NotFound("no API route at " + head.path + "; the API is described at /docs"),
                   std::move(response_headers));
   }
+  if (authentication.problem) return reject(head, *authentication.problem, std::move(response_headers));
   auto& upstreams = upstreams_.at(route->service);
 
   http::ForwardPlan plan;
@@ -167,6 +189,14 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
   plan.upstream_headers = upstream_request_headers(
       head.headers, ForwardContext{head.request_id, trace::to_traceparent(head.trace), head.trace.tracestate,
                                    head.remote_address, std::string(head.header("Host")), "http"});
+  // The client's X-User-* headers were dropped above; these come from the verified token, for the
+  // services' logs only: each service verifies the forwarded Authorization header itself.
+  if (authentication.claims) {
+    std::string roles;
+    for (const auto& role : authentication.claims->roles) roles += (roles.empty() ? "" : ",") + role;
+    plan.upstream_headers.set("X-User-Id", authentication.claims->subject);
+    plan.upstream_headers.set("X-User-Roles", roles);
+  }
   plan.response_headers = std::move(response_headers);
   if (settings_.max_body_bytes > 0) plan.max_body_bytes = settings_.max_body_bytes;
   plan.connect_timeout = std::chrono::milliseconds(settings_.connect_timeout_ms);
@@ -191,6 +221,36 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
     stats->gateway->record(*stats, request, outcome);
   };
   return plan;
+}
+
+Gateway::Authentication Gateway::authenticate(const http::Request& head, const GatewayRoute& route) {
+  Authentication result;
+  const auto token = auth::bearer_token(head.header("Authorization"));
+  if (!token) {
+    auth_failures_.with({"missing_token"}).inc();
+    result.problem = errors::Unauthorized("this route needs an access token: send Authorization: Bearer <token>",
+                                          "Bearer realm=\"intercab\"");
+    return result;
+  }
+  try {
+    result.claims = access_tokens_->verify(*token);
+  } catch (const auth::TokenRejected& rejected) {
+    // The detail names the problem only, never the token (see TokenRejected).
+    auth_failures_.with({std::string(auth::to_string(rejected.problem()))}).inc();
+    result.problem = rejected;
+    return result;
+  }
+  if (!route.roles.empty()) {
+    const bool has_any = std::any_of(route.roles.begin(), route.roles.end(),
+                                     [&](const std::string& role) { return result.claims->has_role(role); });
+    if (!has_any) {
+      auth_failures_.with({"missing_role"}).inc();
+      std::string roles;
+      for (const auto& role : route.roles) roles += (roles.empty() ? "" : ", ") + role;
+      result.problem = errors::Forbidden("this route needs one of the roles: " + roles);
+    }
+  }
+  return result;
 }
 
 void Gateway::report(Upstreams& upstreams, std::size_t instance, bool healthy) {

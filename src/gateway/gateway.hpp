@@ -13,6 +13,7 @@
 #include "gateway/policy/rate_limiter.hpp"
 #include "gateway/policy/route_table.hpp"
 #include "gateway/policy/upstreams.hpp"
+#include "platform/auth/jwt.hpp"
 #include "platform/cache/cache.hpp"
 #include "platform/config/config.hpp"
 #include "platform/errors/errors.hpp"
@@ -25,9 +26,11 @@ class Gateway {
  public:
   // `upstream_urls`: base URLs of the instances of every service a route names. `rate_limit_cache` keeps
   // the rate limiter's buckets (shared with other gateway instances when it is Redis); the gateway keeps
-  // it alive.
+  // it alive. `access_tokens` verifies the Bearer tokens of authenticated routes; it may be null only
+  // when every route is public (else std::invalid_argument).
   Gateway(const config::GatewaySettings& settings, const std::map<std::string, std::vector<std::string>>& upstream_urls,
-          metrics::Registry& metrics, std::shared_ptr<cache::Cache> rate_limit_cache);
+          metrics::Registry& metrics, std::shared_ptr<cache::Cache> rate_limit_cache,
+          std::shared_ptr<const auth::TokenVerifier> access_tokens);
 
   // The Forwarder of the gateway's HTTP server (runs on an io thread; never blocks, except for the rate
   // limiter's round trips when its cache is Redis, each bounded by the cache's timeout).
@@ -60,6 +63,12 @@ class Gateway {
   };
 
   http::ForwardPlan reject(http::Request& head, const errors::Problem& problem, http::Headers headers);
+  // The caller's verified claims, or the problem to answer (401, or 403 for missing roles).
+  struct Authentication {
+    std::optional<auth::Claims> claims;
+    std::optional<errors::Problem> problem;
+  };
+  Authentication authenticate(const http::Request& head, const GatewayRoute& route);
   RouteStats& add_route_stats(const std::string& route, const std::string& service);
   void record(RouteStats& stats, const http::Request& request, const http::ForwardOutcome& outcome);
   void report(Upstreams& upstreams, std::size_t instance, bool healthy);
@@ -69,6 +78,7 @@ class Gateway {
   std::shared_ptr<cache::Cache> rate_limit_cache_;  // before limiter_, which refers to it
   RateLimiter limiter_;
   CorsPolicy cors_;
+  std::shared_ptr<const auth::TokenVerifier> access_tokens_;
   std::map<std::string, Upstreams> upstreams_;
   std::map<std::string, std::unique_ptr<RouteStats>> route_stats_;  // by route prefix; fixed after construction
   RouteStats* rejected_stats_ = nullptr;
@@ -81,6 +91,7 @@ class Gateway {
   metrics::Counter& rate_limited_;
   metrics::Counter& rate_limit_failed_open_;
   metrics::Family<metrics::Counter>& preflights_;
+  metrics::Family<metrics::Counter>& auth_failures_;  // by reason: missing_token, a TokenProblem, missing_role
 };
 
 }  // namespace intercab::gateway

@@ -2,21 +2,57 @@
 // this process), the forwarder, readiness over passive health, and /docs.
 #include "gateway/gateway_module.hpp"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <memory>
+#include <random>
 #include <set>
 #include <stdexcept>
 
 #include "gateway/docs/docs.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/openapi_aggregator.hpp"
+#include "platform/auth/jwt.hpp"
 #include "platform/cache/cache.hpp"
+#include "platform/log/log.hpp"
 
 namespace intercab::embedded {
 std::string_view gateway_openapi_yaml();
 }
 
 namespace intercab::gateway {
+namespace {
+
+// The key of access tokens: the Ed25519 key file when configured, else the HS256 JWT_SECRET, else a
+// random secret made now, so that `intercab serve` works out of the box on one machine.
+std::shared_ptr<const auth::KeySet> access_token_keys(const config::Config& config) {
+  if (!config.auth.ed25519_key_file.empty()) {
+    try {
+      // The gateway only verifies: it keeps the public half of the key.
+      auto keys = std::make_shared<auth::KeySet>();
+      keys->add_verification_key(auth::VerificationKey::load_ed25519_file(config.auth.ed25519_key_file));
+      return keys;
+    } catch (const auth::KeyError& error) {
+      throw std::invalid_argument("config key auth.ed25519_key_file (" + config.auth.ed25519_key_file.string() +
+                                  "): " + error.what());
+    }
+  }
+  if (!config.jwt_secret.empty()) {
+    return std::make_shared<const auth::KeySet>(auth::SigningKey::hs256(config.jwt_secret));
+  }
+  std::random_device random;  // /dev/urandom on Linux
+  std::string secret;
+  for (int i = 0; i < 48; ++i) secret.push_back(static_cast<char>(random() & 0xFF));
+  log::warn(
+      "neither JWT_SECRET nor auth.ed25519_key_file is set: access tokens use a random secret made at start-up, "
+      "so they do not survive a restart and no other process accepts them; set one of them for anything but a "
+      "single local process");
+  auto keys = std::make_shared<const auth::KeySet>(auth::SigningKey::hs256(secret));
+  std::fill(secret.begin(), secret.end(), '\0');  // the key set holds its own copy, wiped on destruction
+  return keys;
+}
+
+}  // namespace
 
 void setup(service::ServiceBuilder& builder) {
   const auto& environment = builder.environment();
@@ -40,7 +76,11 @@ void setup(service::ServiceBuilder& builder) {
   // between gateway instances. No readiness check for it: the limiter fails open, so the gateway serves
   // while the cache is down (see RateLimiter), and /ready must not take it out of rotation for that.
   std::shared_ptr<cache::Cache> rate_limit_cache = cache::open_cache(environment.config->redis_url);
-  auto gateway = std::make_shared<Gateway>(settings, upstream_urls, builder.metrics(), std::move(rate_limit_cache));
+  auto access_tokens = std::make_shared<const auth::TokenVerifier>(
+      access_token_keys(*environment.config),
+      auth::VerifierSettings::access_tokens(environment.config->auth.issuer, environment.config->auth.audience));
+  auto gateway = std::make_shared<Gateway>(settings, upstream_urls, builder.metrics(), std::move(rate_limit_cache),
+                                           std::move(access_tokens));
   builder.set_forwarder([gateway](http::Request& head) { return gateway->plan(head); });
   builder.add_readiness_check("upstreams", [gateway]() -> std::optional<std::string> {
     auto down = gateway->services_without_healthy_instance();
@@ -56,9 +96,9 @@ void setup(service::ServiceBuilder& builder) {
                                                         builder.build_info().version);
   docs::add_docs_routes(builder.router(), [aggregator] { return aggregator->merged(); });
   builder.set_openapi_yaml(embedded::gateway_openapi_yaml());
-  for (const char* capability :
-       {"gateway.routing", "gateway.load_balancing", "gateway.passive_health", "gateway.retries", "gateway.streaming",
-        "gateway.header_transformation", "gateway.cors", "gateway.rate_limit", "gateway.docs"}) {
+  for (const char* capability : {"gateway.routing", "gateway.load_balancing", "gateway.passive_health",
+                                 "gateway.retries", "gateway.streaming", "gateway.header_transformation",
+                                 "gateway.cors", "gateway.rate_limit", "gateway.authentication", "gateway.docs"}) {
     builder.add_capability(capability);
   }
 }

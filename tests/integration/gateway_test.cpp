@@ -1,7 +1,8 @@
 // Starts `intercab serve --target=gateway` on a free port in front of fake service instances
 // (in this test process) and checks routing of every prefix, load balancing and ejection,
-// retries, rate limits, CORS, 502/504, header hygiene, streaming of a 50 MB upload without
-// memory growth, metrics, and the malformed-HTTP corpus including request smuggling.
+// retries, rate limits, CORS, 502/504, header hygiene, per-route authentication (Bearer access
+// tokens, roles), streaming of a 50 MB upload without memory growth, metrics, and the
+// malformed-HTTP corpus including request smuggling.
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -20,6 +21,8 @@
 #include <sstream>
 #include <thread>
 
+#include "platform/auth/base64url.hpp"
+#include "platform/auth/jwt.hpp"
 #include "platform/http/server.hpp"
 #include "process.hpp"
 #include "raw_http.hpp"
@@ -49,6 +52,34 @@ const std::vector<std::pair<std::string, std::string>> kPrefixes = {{"/api/v1/au
                                                                     {"/api/v1/ai", "ai"},
                                                                     {"/api/v1/analytics", "analytics"},
                                                                     {"/api/v1/admin", "admin"}};
+
+// The gateway under test runs with this JWT_SECRET; the tests mint their tokens with it.
+const std::string kJwtSecret = "gateway-test-secret-of-at-least-32-bytes-0123456789";
+
+struct TokenOptions {
+  std::string secret = kJwtSecret;
+  std::string audience = "intercab-api";
+  auth::Clock clock = auth::system_clock();
+};
+
+std::string access_token(const std::string& user_id, std::vector<std::string> roles, const TokenOptions& options = {}) {
+  auto keys = std::make_shared<const auth::KeySet>(auth::SigningKey::hs256(options.secret));
+  auth::AccessTokenIssuer issuer(keys, {"intercab", options.audience}, options.clock);
+  return issuer.issue({user_id, "web", std::move(roles), true}).token;
+}
+
+std::string bearer(const std::string& token) { return "Bearer " + token; }
+
+// The token of the fixture's calls: a rider who is also an admin, so that every route lets it in.
+const std::string& default_token() {
+  static const std::string token = access_token("user-1", {"rider", "admin"});
+  return token;
+}
+
+std::map<std::string, std::string> with_token(std::map<std::string, std::string> headers = {}) {
+  headers.emplace("Authorization", bearer(default_token()));
+  return headers;
+}
 
 // A stand-in for one instance of a service: echoes what it received as JSON (method, target,
 // headers), counts requests, and can be told to fail with 503.
@@ -227,9 +258,12 @@ class Gateway : public ::testing::Test {
     std::filesystem::create_directories(running.home->path() / "config");
     std::string routes;
     for (const auto& [prefix, service] : kPrefixes) {
-      routes +=
-          "    - {prefix: \"" + prefix + "\", service: " + service + (service == "ai" ? ", timeout_s: 1" : "") + "}\n";
+      routes += "    - {prefix: \"" + prefix + "\", service: " + service + (service == "ai" ? ", timeout_s: 1" : "") +
+                (service == "admin" ? ", roles: [admin]" : "") + "}\n";
     }
+    // Public, so that the malformed-request corpus reaches the HTTP parsers of gateway and upstream
+    // rather than stopping at the 401 of a request without a token.
+    routes += "    - {prefix: /api/v1/admin/echo, service: admin, auth: public}\n";
     // A streaming route whose total timeout (1 s) is shorter than its streams: only the idle
     // timeout (1 s without a byte) may end them.
     routes +=
@@ -248,8 +282,10 @@ class Gateway : public ::testing::Test {
         << "  eject_after_failures: 2\n  eject_for_s: 30\n"
            "  rate_limit: {requests_per_s: 1000, burst: 100000}\n"
            "  cors: {allowed_origins: [\"https://app.intercab.in\"]}\n";
-    testing::EnvOverrides env{
-        {"INTERCAB_HOME", running.home->path().string()}, {"GATEWAY_PORT", "0"}, {"LOG_LEVEL", "warn"}};
+    testing::EnvOverrides env{{"INTERCAB_HOME", running.home->path().string()},
+                              {"GATEWAY_PORT", "0"},
+                              {"LOG_LEVEL", "warn"},
+                              {"JWT_SECRET", kJwtSecret}};
     for (const auto& [service, instances] : fakes_) {
       std::string upper = service;
       for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -275,10 +311,26 @@ class Gateway : public ::testing::Test {
     return running;
   }
 
+  // With the default token unless `headers` carry an Authorization of their own.
   static std::optional<testing::RawResponse> call(const std::string& method, const std::string& target,
                                                   const std::map<std::string, std::string>& headers = {},
                                                   const std::string& body = {}) {
-    return testing::request(main_->port, method, target, body, headers);
+    return testing::request(main_->port, method, target, body, with_token(headers));
+  }
+
+  // Without any Authorization header.
+  static std::optional<testing::RawResponse> anonymous(const std::string& method, const std::string& target,
+                                                       const std::map<std::string, std::string>& headers = {}) {
+    return testing::request(main_->port, method, target, {}, headers);
+  }
+
+  // The headers an upstream received, from the fake's echo.
+  static std::string seen_header(const testing::RawResponse& response, const std::string& name) {
+    const auto body = echo(response);
+    for (const auto& [key, value] : body.at("headers").as_object()) {
+      if (http::iequals(key, name)) return std::string(value.as_string());
+    }
+    return "";
   }
 
   static boost::json::object echo(const testing::RawResponse& response) {
@@ -328,8 +380,8 @@ TEST_F(Gateway, AddsTracingAndForwardingHeadersAndStripsSpoofedOnes) {
     }
     return "";
   };
-  EXPECT_EQ(seen("X-User-Id"), "");
-  EXPECT_EQ(seen("X-User-Roles"), "");
+  EXPECT_EQ(seen("X-User-Id"), "user-1") << "the verified subject, not the client's";
+  EXPECT_EQ(seen("X-User-Roles"), "rider,admin");
   EXPECT_EQ(seen("X-Internal-Token"), "");
   EXPECT_EQ(seen("X-Forwarded-For"), "127.0.0.1");
   EXPECT_EQ(seen("X-Forwarded-Proto"), "http");
@@ -356,12 +408,12 @@ TEST_F(Gateway, RetriesIdempotentRequestsOnAnotherInstanceOnly) {
   auto gateway = start_gateway({{"LOCATION_UPSTREAMS", healthy.url() + ",http://127.0.0.1:1"}});
   ASSERT_NE(gateway.port, 0);
   const int before = healthy.requests();
-  auto post = [&] { return testing::request(gateway.port, "POST", "/api/v1/locations", "{}"); };
+  auto post = [&] { return testing::request(gateway.port, "POST", "/api/v1/locations", "{}", with_token()); };
   EXPECT_EQ(post()->status, 200);
   EXPECT_EQ(post()->status, 502) << "a POST that met the down instance is not retried";
   EXPECT_EQ(healthy.requests() - before, 1);
-  EXPECT_EQ(testing::request(gateway.port, "GET", "/api/v1/cities")->status, 200);
-  auto retried = testing::request(gateway.port, "GET", "/api/v1/cities");
+  EXPECT_EQ(testing::request(gateway.port, "GET", "/api/v1/cities", {}, with_token())->status, 200);
+  auto retried = testing::request(gateway.port, "GET", "/api/v1/cities", {}, with_token());
   ASSERT_TRUE(retried);
   EXPECT_EQ(retried->status, 200) << "a GET that met the down instance was retried on the healthy one";
   EXPECT_EQ(healthy.requests() - before, 3);
@@ -408,7 +460,7 @@ TEST_F(Gateway, UpstreamDownIs502AndSlowIs504InTime) {
   auto down = start_gateway({{"AI_UPSTREAMS", "http://127.0.0.1:1"}});
   ASSERT_NE(down.port, 0);
   const auto begin = std::chrono::steady_clock::now();
-  auto refused = testing::request(down.port, "GET", "/api/v1/ai/chat");
+  auto refused = testing::request(down.port, "GET", "/api/v1/ai/chat", {}, with_token());
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 502);
   EXPECT_EQ(refused->header("content-type"), "application/problem+json");
@@ -427,13 +479,13 @@ TEST_F(Gateway, RateLimitAnswers429WithRetryAfterAndRateLimitHeaders) {
   auto limited = start_gateway({{"GATEWAY_RATE_LIMIT_PER_S", "0.5"}, {"GATEWAY_RATE_LIMIT_BURST", "3"}});
   ASSERT_NE(limited.port, 0);
   for (int i = 0; i < 3; ++i) {
-    auto response = testing::request(limited.port, "GET", "/api/v1/bookings");
+    auto response = testing::request(limited.port, "GET", "/api/v1/bookings", {}, with_token());
     ASSERT_TRUE(response);
     EXPECT_EQ(response->status, 200);
     EXPECT_EQ(response->header("ratelimit-limit"), "3");
     EXPECT_EQ(response->header("ratelimit-remaining"), std::to_string(2 - i));
   }
-  auto refused = testing::request(limited.port, "GET", "/api/v1/bookings");
+  auto refused = testing::request(limited.port, "GET", "/api/v1/bookings", {}, with_token());
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 429);
   EXPECT_EQ(refused->header("content-type"), "application/problem+json");
@@ -448,10 +500,9 @@ TEST_F(Gateway, StreamsA50MegabyteUploadWithoutBuffering) {
   ASSERT_GT(before_kb, 0);
   const std::size_t size = 50 * 1024 * 1024;
   testing::RawConnection connection(main_->port);
-  ASSERT_TRUE(
-      connection.send("POST /api/v1/payments/upload HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                      "application/octet-stream\r\nContent-Length: " +
-                      std::to_string(size) + "\r\n\r\n"));
+  ASSERT_TRUE(connection.send(
+      "POST /api/v1/payments/upload HTTP/1.1\r\nHost: x\r\nAuthorization: " + bearer(default_token()) +
+      "\r\nContent-Type: application/octet-stream\r\nContent-Length: " + std::to_string(size) + "\r\n\r\n"));
   const std::string chunk(1024 * 1024, 'p');
   for (std::size_t sent = 0; sent < size; sent += chunk.size()) ASSERT_TRUE(connection.send(chunk));
   auto response = connection.read_response(30s);
@@ -548,7 +599,8 @@ TEST_F(Gateway, StreamingRoutesRelayEventsAsTheyComeAndOnlyTheIdleTimeoutEndsThe
   ASSERT_NE(gateway.port, 0);
   testing::RawConnection connection(gateway.port);
   const auto begin = std::chrono::steady_clock::now();
-  connection.send("GET /api/v1/notifications/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n");
+  connection.send("GET /api/v1/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: " + bearer(default_token()) +
+                  "\r\nAccept: text/event-stream\r\n\r\n");
   std::string received;
   std::optional<std::chrono::steady_clock::duration> first_event;
   bool closed = false;
@@ -568,7 +620,8 @@ TEST_F(Gateway, StreamingRoutesRelayEventsAsTheyComeAndOnlyTheIdleTimeoutEndsThe
   auto stalled_gateway = start_gateway({{"NOTIFICATION_UPSTREAMS", stalled.url()}});
   testing::RawConnection stalled_connection(stalled_gateway.port);
   const auto stalled_begin = std::chrono::steady_clock::now();
-  stalled_connection.send("GET /api/v1/notifications/stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  stalled_connection.send(
+      "GET /api/v1/notifications/stream HTTP/1.1\r\nHost: x\r\nAuthorization: " + bearer(default_token()) + "\r\n\r\n");
   bool stalled_closed = false;
   const auto partial = stalled_connection.read_until_close(5s, &stalled_closed);
   EXPECT_TRUE(stalled_closed);
@@ -577,6 +630,91 @@ TEST_F(Gateway, StreamingRoutesRelayEventsAsTheyComeAndOnlyTheIdleTimeoutEndsThe
   const auto elapsed = std::chrono::steady_clock::now() - stalled_begin;
   EXPECT_GE(elapsed, 900ms);
   EXPECT_LT(elapsed, 2400ms) << "cut by the 1 s idle timeout, before the upstream's next event";
+}
+
+TEST_F(Gateway, AuthenticatedRouteWithoutTokenIs401AndNeverReachesTheUpstream) {
+  auto& upstream = *fakes_["payment"][0];
+  const int before = upstream.requests();
+  for (const std::map<std::string, std::string>& headers :
+       {std::map<std::string, std::string>{}, {{"Authorization", "Basic dXNlcjpwYXNz"}}, {{"X-User-Id", "admin"}}}) {
+    auto response = anonymous("GET", "/api/v1/payments/mine", headers);
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 401);
+    EXPECT_EQ(response->header("content-type"), "application/problem+json");
+    EXPECT_THAT(response->header("www-authenticate"), ::testing::StartsWith("Bearer"));
+  }
+  EXPECT_EQ(upstream.requests(), before) << "the upstream saw a request without a valid token";
+  EXPECT_THAT(call("GET", "/metrics")->body, HasSubstr("gateway_auth_failures_total{reason=\"missing_token\"}"));
+}
+
+TEST_F(Gateway, RejectsBadSignatureExpiredWrongAudienceAndAlgNoneTokens) {
+  const auto now = std::chrono::system_clock::now();
+  const auto two_hours_ago = [now] { return now - std::chrono::hours(2); };
+  const auto header = auth::base64url_encode(R"({"alg":"none","typ":"at+jwt"})");
+  const auto payload = auth::base64url_encode(
+      R"({"iss":"intercab","aud":"intercab-api","sub":"user-1","client_id":"web","roles":["admin"],"verified":true,"iat":)" +
+      std::to_string(std::chrono::system_clock::to_time_t(now)) + R"(,"exp":)" +
+      std::to_string(std::chrono::system_clock::to_time_t(now) + 600) + "}");
+  const std::map<std::string, std::string> bad_tokens = {
+      {"bad signature", access_token("user-1", {"admin"}, {.secret = std::string(48, 'x')})},
+      {"expired", access_token("user-1", {"admin"}, {.clock = two_hours_ago})},
+      {"wrong audience", access_token("user-1", {"admin"}, {.audience = "another-api"})},
+      {"alg none", header + "." + payload + "."},
+      {"garbage", "not-a-jwt"}};
+  auto& upstream = *fakes_["booking"][0];
+  auto& other = *fakes_["booking"][1];
+  const int before = upstream.requests() + other.requests();
+  for (const auto& [why, token] : bad_tokens) {
+    SCOPED_TRACE(why);
+    auto response = anonymous("GET", "/api/v1/bookings/b-1", {{"Authorization", bearer(token)}});
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 401);
+    EXPECT_EQ(response->header("content-type"), "application/problem+json");
+    EXPECT_THAT(response->header("www-authenticate"), HasSubstr("invalid_token"));
+    EXPECT_EQ(response->body.find(token), std::string::npos) << "the token is echoed: " << response->body;
+  }
+  EXPECT_EQ(upstream.requests() + other.requests(), before);
+}
+
+TEST_F(Gateway, ValidTokenForwardsAuthorizationAndVerifiedIdentityOnly) {
+  const auto token = access_token("rider-42", {"rider", "support"});
+  auto response = anonymous("GET", "/api/v1/users/me",
+                            {{"Authorization", bearer(token)}, {"X-User-Id", "admin"}, {"X-User-Roles", "admin"}});
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(seen_header(*response, "Authorization"), bearer(token)) << "forwarded unchanged";
+  EXPECT_EQ(seen_header(*response, "X-User-Id"), "rider-42");
+  EXPECT_EQ(seen_header(*response, "X-User-Roles"), "rider,support");
+}
+
+TEST_F(Gateway, PublicRoutesNeedNoTokenAndNeverPassSpoofedIdentity) {
+  for (const char* target : {"/api/v1/auth/login", "/.well-known/jwks.json", "/api/v1/cities", "/api/v1/quotes"}) {
+    SCOPED_TRACE(target);
+    auto response = anonymous("GET", target, {{"X-User-Id", "admin"}, {"X-User-Roles", "admin"}});
+    ASSERT_TRUE(response);
+    ASSERT_EQ(response->status, 200) << response->body;
+    EXPECT_EQ(seen_header(*response, "X-User-Id"), "");
+    EXPECT_EQ(seen_header(*response, "X-User-Roles"), "");
+  }
+  auto preflight = anonymous("OPTIONS", "/api/v1/payments",
+                             {{"Origin", "https://app.intercab.in"}, {"Access-Control-Request-Method", "POST"}});
+  ASSERT_TRUE(preflight);
+  EXPECT_EQ(preflight->status, 204) << "a CORS preflight needs no token";
+}
+
+TEST_F(Gateway, RoleRoutesAnswer403WithoutTheRole) {
+  auto& upstream = *fakes_["admin"][0];
+  const int before = upstream.requests();
+  auto rider = anonymous("GET", "/api/v1/admin/users", {{"Authorization", bearer(access_token("r-1", {"rider"}))}});
+  ASSERT_TRUE(rider);
+  EXPECT_EQ(rider->status, 403);
+  EXPECT_EQ(rider->header("content-type"), "application/problem+json");
+  EXPECT_EQ(upstream.requests(), before);
+  auto admin = anonymous("GET", "/api/v1/admin/users", {{"Authorization", bearer(access_token("a-1", {"admin"}))}});
+  ASSERT_TRUE(admin);
+  EXPECT_EQ(admin->status, 200) << admin->body;
+  EXPECT_EQ(seen_header(*admin, "X-User-Id"), "a-1");
+  EXPECT_THAT(call("GET", "/metrics")->body, HasSubstr("gateway_auth_failures_total{reason=\"missing_role\"}"));
 }
 
 TEST_F(Gateway, ZStopsCleanlyOnSigterm) {

@@ -46,6 +46,7 @@ void validate(const GatewayRoute& route) {
   if (route.service.empty()) fail("the service name is empty");
   if (route.timeout.count() <= 0) fail("timeout must be positive");
   if (route.idle_timeout.count() <= 0) fail("idle_timeout must be positive");
+  if (!route.requires_token && !route.roles.empty()) fail("roles need an authenticated route");
 }
 
 bool matches(std::string_view prefix, std::string_view path) {

@@ -16,6 +16,10 @@ struct GatewayRoute {
   bool streaming = false;
   std::chrono::milliseconds timeout{30'000};
   std::chrono::milliseconds idle_timeout{300'000};
+  // Whether a valid access token is required, and the roles of which it needs any one (empty: any
+  // authenticated caller). Checked by the gateway, and again by the service itself.
+  bool requires_token = false;
+  std::vector<std::string> roles{};
 };
 
 class RouteTable {

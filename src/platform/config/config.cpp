@@ -22,6 +22,8 @@ namespace intercab::config {
 namespace {
 
 const std::set<std::string> kLogLevels = {"debug", "info", "warn", "error"};
+// The role names of platform/auth/rbac.hpp (the "roles" claim); config does not link the auth library.
+const std::set<std::string> kRoleNames = {"rider", "driver", "fleet_owner", "support", "admin"};
 
 std::string upper(std::string_view text) {
   std::string out(text);
@@ -262,6 +264,7 @@ GatewaySettings load_gateway(Reader& reader, const EnvironmentOverrides& env,
       GatewayRouteSettings route;
       route.timeout_s = default_timeout;
       route.idle_timeout_s = default_idle;
+      std::optional<RouteAuth> auth;
       for (const auto& field : entry) {
         const auto name = field.first.as<std::string>();
         const auto value = field.second.IsScalar() ? field.second.as<std::string>() : std::string();
@@ -277,12 +280,32 @@ GatewaySettings load_gateway(Reader& reader, const EnvironmentOverrides& env,
           route.timeout_s = static_cast<int>(Reader::parse_integer(value, 1, 3600, where));
         } else if (name == "idle_timeout_s") {
           route.idle_timeout_s = static_cast<int>(Reader::parse_integer(value, 1, 86400, where));
+        } else if (name == "auth") {
+          if (value != "public" && value != "authenticated")
+            throw ConfigError(where + ": must be public or authenticated");
+          auth = value == "public" ? RouteAuth::public_access : RouteAuth::authenticated;
+        } else if (name == "roles") {
+          if (!field.second.IsSequence()) throw ConfigError(where + ": must be a list of roles, e.g. [admin, support]");
+          for (const auto& item : field.second) {
+            const auto role = item.IsScalar() ? item.as<std::string>() : std::string();
+            if (!kRoleNames.contains(role)) {
+              throw ConfigError(where + ": unknown role '" + role +
+                                "'; roles are rider, driver, fleet_owner, support and admin");
+            }
+            route.roles.push_back(role);
+          }
         } else {
           throw ConfigError("unknown config key " + key + "." + name + " in " + reader.source() +
                             "; check its spelling");
         }
       }
       if (route.prefix.empty() || route.prefix.front() != '/') reader.fail(key + ".prefix", "must start with /");
+      const bool public_by_default = std::find(kPublicRoutePrefixes.begin(), kPublicRoutePrefixes.end(),
+                                               route.prefix) != kPublicRoutePrefixes.end();
+      route.auth = auth.value_or(public_by_default ? RouteAuth::public_access : RouteAuth::authenticated);
+      if (route.auth == RouteAuth::public_access && !route.roles.empty()) {
+        reader.fail(key + ".roles", "a public route cannot require roles; set auth: authenticated or drop roles");
+      }
       if (!services.contains(route.service)) {
         reader.fail(key + ".service", "'" + route.service + "' is not a service of config key services");
       }
@@ -436,6 +459,11 @@ Config load(const LoadOptions& options) {
     throw ConfigError("config key auth.jwt_secret (JWT_SECRET): must be at least 32 bytes long (it has " +
                       std::to_string(config.jwt_secret.size()) + "); generate one with `openssl rand -base64 48`");
   }
+  config.auth.issuer = reader.text("auth.issuer", "intercab");
+  if (config.auth.issuer.empty()) reader.fail("auth.issuer", "must not be empty");
+  config.auth.audience = reader.text("auth.audience", "intercab-api");
+  if (config.auth.audience.empty()) reader.fail("auth.audience", "must not be empty");
+  config.auth.ed25519_key_file = reader.text("auth.ed25519_key_file");
 
   auto services = reader.node("services");
   if (!services || !services.IsMap() || services.size() == 0)
@@ -535,14 +563,18 @@ std::string Config::describe() const {
   out << YAML::Key << "duplicate_window_s" << YAML::Value << events.duplicate_window_s;
   out << YAML::EndMap;
   out << YAML::Key << "auth" << YAML::Value << YAML::BeginMap << YAML::Key << "jwt_secret" << YAML::Value
-      << mask(jwt_secret) << YAML::EndMap;
+      << mask(jwt_secret) << YAML::Key << "issuer" << YAML::Value << auth.issuer << YAML::Key << "audience"
+      << YAML::Value << auth.audience << YAML::Key << "ed25519_key_file" << YAML::Value
+      << auth.ed25519_key_file.string() << YAML::EndMap;
   out << YAML::Key << "gateway" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "routes" << YAML::Value << YAML::BeginSeq;
   for (const auto& route : gateway.routes) {
     out << YAML::Flow << YAML::BeginMap << YAML::Key << "prefix" << YAML::Value << route.prefix << YAML::Key
         << "service" << YAML::Value << route.service << YAML::Key << "streaming" << YAML::Value << route.streaming
         << YAML::Key << "timeout_s" << YAML::Value << route.timeout_s << YAML::Key << "idle_timeout_s" << YAML::Value
-        << route.idle_timeout_s << YAML::EndMap;
+        << route.idle_timeout_s << YAML::Key << "auth" << YAML::Value
+        << (route.auth == RouteAuth::public_access ? "public" : "authenticated") << YAML::Key << "roles" << YAML::Value
+        << YAML::Flow << route.roles << YAML::EndMap;
   }
   out << YAML::EndSeq;
   out << YAML::Key << "upstreams" << YAML::Value << YAML::BeginMap;

@@ -53,12 +53,33 @@ struct HttpSettings {
   HttpClientSettings client;
 };
 
+// Who may call a gateway route: anyone, or only callers with a valid access token.
+enum class RouteAuth { public_access, authenticated };
+
 struct GatewayRouteSettings {
   std::string prefix;
   std::string service;
   bool streaming = false;
   int timeout_s = 30;
   int idle_timeout_s = 300;
+  // `auth: public | authenticated`; when absent, public for the routes in kPublicRoutePrefixes
+  // and authenticated for every other one.
+  RouteAuth auth = RouteAuth::authenticated;
+  std::vector<std::string> roles;  // `roles: [admin, support]`: the token needs any one of them
+};
+
+// Routes that are public unless the file says otherwise: sign-up and login, the published keys,
+// and the read-only lookups a visitor needs before having an account.
+inline const std::vector<std::string> kPublicRoutePrefixes = {
+    "/api/v1/auth", "/.well-known/jwks.json", "/api/v1/cities", "/api/v1/geocode", "/api/v1/routes", "/api/v1/quotes"};
+
+// Access tokens: issued by the user service, verified by the gateway and again by each service.
+struct AuthSettings {
+  std::string issuer = "intercab";        // auth.issuer: the exact "iss" of access tokens
+  std::string audience = "intercab-api";  // auth.audience: the exact "aud" of access tokens
+  // auth.ed25519_key_file: when set, access tokens are EdDSA with this PEM key; otherwise HS256
+  // with jwt_secret (JWT_SECRET).
+  std::filesystem::path ed25519_key_file;
 };
 
 struct GatewaySettings {
@@ -111,6 +132,7 @@ struct Config {
   StorageSettings storage;
   EventsSettings events;
   std::string jwt_secret;
+  AuthSettings auth;
   GatewaySettings gateway;
   std::string service_name;                // SERVICE_NAME: default target of `serve`
   std::optional<int> single_service_port;  // SERVICE_PORT: used only when one service runs

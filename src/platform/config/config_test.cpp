@@ -52,6 +52,53 @@ TEST_F(ConfigTest, BuiltInDefaultsDescribeTheWholeSystem) {
   EXPECT_EQ(config.log_level, "info");
 }
 
+TEST_F(ConfigTest, RoutesAreAuthenticatedByDefaultExceptThePublicOnes) {
+  auto config = load_config();
+  EXPECT_EQ(config.auth.issuer, "intercab");
+  EXPECT_EQ(config.auth.audience, "intercab-api");
+  EXPECT_TRUE(config.auth.ed25519_key_file.empty());
+  std::map<std::string, GatewayRouteSettings> routes;
+  for (const auto& route : config.gateway.routes) routes[route.prefix] = route;
+  for (const char* prefix : {"/api/v1/auth", "/.well-known/jwks.json", "/api/v1/cities", "/api/v1/quotes"}) {
+    EXPECT_EQ(routes.at(prefix).auth, RouteAuth::public_access) << prefix;
+  }
+  for (const char* prefix : {"/api/v1/users", "/api/v1/bookings", "/api/v1/payments", "/api/v1/admin"}) {
+    EXPECT_EQ(routes.at(prefix).auth, RouteAuth::authenticated) << prefix;
+  }
+  EXPECT_EQ(routes.at("/api/v1/admin").roles, (std::vector<std::string>{"admin", "support"}));
+  EXPECT_TRUE(routes.at("/api/v1/bookings").roles.empty());
+}
+
+TEST_F(ConfigTest, ReadsAuthSettingsAndRouteAuth) {
+  write_file(
+      "auth: {issuer: me, audience: my-api, ed25519_key_file: /keys/access.pem}\n"
+      "gateway:\n  routes:\n"
+      "    - {prefix: /api/v1/auth, service: user, auth: authenticated}\n"
+      "    - {prefix: /api/v1/bookings, service: booking, auth: public}\n"
+      "    - {prefix: /api/v1/admin, service: admin, roles: [support]}\n");
+  auto config = load_config();
+  EXPECT_EQ(config.auth.issuer, "me");
+  EXPECT_EQ(config.auth.audience, "my-api");
+  EXPECT_EQ(config.auth.ed25519_key_file, "/keys/access.pem");
+  ASSERT_EQ(config.gateway.routes.size(), 3U);
+  EXPECT_EQ(config.gateway.routes[0].auth, RouteAuth::authenticated);
+  EXPECT_EQ(config.gateway.routes[1].auth, RouteAuth::public_access);
+  EXPECT_EQ(config.gateway.routes[2].auth, RouteAuth::authenticated);
+  EXPECT_EQ(config.gateway.routes[2].roles, std::vector<std::string>{"support"});
+  EXPECT_THAT(config.describe(), AllOf(HasSubstr("issuer: me"), HasSubstr("auth: public")));
+}
+
+TEST_F(ConfigTest, RejectsBadRouteAuthAndUnknownRoles) {
+  write_file("gateway:\n  routes:\n    - {prefix: /api/v1/admin, service: admin, roles: [admin, superuser]}\n");
+  EXPECT_THAT(load_error(), AllOf(HasSubstr("gateway.routes[0].roles"), HasSubstr("superuser")));
+  write_file("gateway:\n  routes:\n    - {prefix: /api/v1/admin, service: admin, auth: maybe}\n");
+  EXPECT_THAT(load_error(), AllOf(HasSubstr("gateway.routes[0].auth"), HasSubstr("public or authenticated")));
+  write_file("gateway:\n  routes:\n    - {prefix: /api/v1/admin, service: admin, auth: public, roles: [admin]}\n");
+  EXPECT_THAT(load_error(), HasSubstr("gateway.routes[0].roles"));
+  write_file("auth: {audience: \"\"}\n");
+  EXPECT_THAT(load_error(), HasSubstr("auth.audience"));
+}
+
 TEST_F(ConfigTest, EnvironmentOverridesFileAndDefaults) {
   write_file("log: {level: warn}\nservices: {user: {port: 9101}}\nhttp: {max_body_bytes: 2048}\n");
   env_["LOG_LEVEL"] = "debug";
