@@ -1,5 +1,9 @@
-// Beast HTTP/1.1 client: keep-alive pools, per-attempt deadlines, jittered retries and a circuit breaker per host.
+// Beast HTTP/1.1 client over TCP or TLS: keep-alive pools, per-attempt deadlines, jittered retries and a circuit
+// breaker per host.
 #include "platform/http/client.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <atomic>
@@ -7,16 +11,20 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 #include <cassert>
 #include <cctype>
 #include <charconv>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <random>
@@ -41,18 +49,30 @@ namespace {
 // Generous for any sane server; the default of Beast's response parser (8 KiB) is tight for cookie-heavy peers.
 constexpr std::uint32_t kMaxResponseHeaderBytes = 64 * 1024;
 
-// One keep-alive connection. Its stream lives on its own strand and every operation on it runs in a coroutine
-// spawned on that strand, because Beast's timeout handlers run concurrently with reads and writes otherwise.
+// One keep-alive connection, plain or TLS. Its stream lives on its own strand and every operation on it runs in a
+// coroutine spawned on that strand, because Beast's timeout handlers run concurrently with reads and writes otherwise.
 struct Connection {
-  explicit Connection(asio::io_context& io) : stream(asio::make_strand(io)) {}
-
-  void close() {
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.close();
+  // `tls_context` null: plain TCP. Otherwise the TLS stream owns the TCP stream, whose deadlines still apply.
+  Connection(asio::io_context& io, asio::ssl::context* tls_context) {
+    if (tls_context) {
+      tls.emplace(asio::make_strand(io), *tls_context);
+    } else {
+      plain.emplace(asio::make_strand(io));
+    }
   }
 
-  beast::tcp_stream stream;
+  beast::tcp_stream& tcp() { return tls ? tls->next_layer() : *plain; }
+
+  // No TLS close_notify: a client only closes a connection it gives up on or never reuses, and HTTP/1.1 framing
+  // already says where each response ends, so truncation cannot go unnoticed (RFC 9112 §9.8).
+  void close() {
+    beast::error_code ignored;
+    tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp().close();
+  }
+
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
 };
 
@@ -70,7 +90,8 @@ struct HostState {
 
 // Everything an attempt needs, built once on the calling thread and shared read-only by the attempts.
 struct Call {
-  std::string key;                           // "host:port": pool and breaker identity
+  std::string key;  // "host:port", "https://host:port" for TLS: pool and breaker identity
+  bool tls = false;
   std::optional<asio::ip::address> address;  // set for numeric hosts, which need no DNS
   std::string host_name;                     // resolved when `address` is empty
   std::uint16_t port = 80;
@@ -157,12 +178,8 @@ std::shared_ptr<Call> prepare_call(ClientRequest& request, const ClientOptions& 
     return nullptr;
   }
   const auto& url = *parsed;
-  if (url.scheme_id() == boost::urls::scheme::https) {
-    error = "https is not supported: TLS is not supported by this client yet; use an http:// URL";
-    return nullptr;
-  }
-  if (url.scheme_id() != boost::urls::scheme::http) {
-    error = "unsupported URL scheme '" + std::string(url.scheme()) + "'; only http:// is supported";
+  if (url.scheme_id() != boost::urls::scheme::http && url.scheme_id() != boost::urls::scheme::https) {
+    error = "unsupported URL scheme '" + std::string(url.scheme()) + "'; only http:// and https:// are supported";
     return nullptr;
   }
   if (url.has_userinfo()) {
@@ -170,6 +187,8 @@ std::shared_ptr<Call> prepare_call(ClientRequest& request, const ClientOptions& 
     return nullptr;
   }
   auto call = std::make_shared<Call>();
+  call->tls = url.scheme_id() == boost::urls::scheme::https;
+  call->port = call->tls ? 443 : 80;
   switch (url.host_type()) {
     case boost::urls::host_type::ipv4:
     case boost::urls::host_type::ipv6: {
@@ -216,8 +235,9 @@ std::shared_ptr<Call> prepare_call(ClientRequest& request, const ClientOptions& 
   std::string host_text = call->address ? call->address->to_string() : call->host_name;
   std::transform(host_text.begin(), host_text.end(), host_text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  call->key =
-      (call->address && call->address->is_v6() ? "[" + host_text + "]" : host_text) + ":" + std::to_string(call->port);
+  call->key = std::string(call->tls ? "https://" : "") +
+              (call->address && call->address->is_v6() ? "[" + host_text + "]" : host_text) + ":" +
+              std::to_string(call->port);
   call->idempotent = is_idempotent(request.method);
   call->head = request.method == "HEAD";
   call->timeout = request.timeout.value_or(options.request_timeout);
@@ -227,7 +247,7 @@ std::shared_ptr<Call> prepare_call(ClientRequest& request, const ClientOptions& 
   request.headers.remove("Transfer-Encoding");
   if (!request.headers.contains("Host")) {
     std::string host_header(url.encoded_host());
-    if (call->port != 80) host_header += ":" + std::to_string(call->port);
+    if (call->port != (call->tls ? 443 : 80)) host_header += ":" + std::to_string(call->port);
     request.headers.set("Host", std::move(host_header));
   }
   if (!request.headers.contains("User-Agent")) request.headers.set("User-Agent", "intercab");
@@ -242,10 +262,71 @@ std::shared_ptr<Call> prepare_call(ClientRequest& request, const ClientOptions& 
   return call;
 }
 
+// The trust of every TLS connection of a client: the system CA store (/etc/ssl/certs through OpenSSL's default
+// paths) plus the client's extra CA file, peer verification on, nothing older than TLS 1.2.
+asio::ssl::context make_tls_context(const ClientOptions& options) {
+  asio::ssl::context context(asio::ssl::context::tls_client);
+  context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  context.set_verify_mode(asio::ssl::verify_peer);
+  beast::error_code error;
+  context.set_default_verify_paths(error);
+  if (error) throw std::runtime_error("cannot load the system CA certificates: " + error.message());
+  if (!options.extra_ca_file.empty()) {
+    context.load_verify_file(options.extra_ca_file, error);
+    if (error) {
+      throw std::runtime_error("cannot load ClientOptions::extra_ca_file '" + options.extra_ca_file +
+                               "': " + error.message());
+    }
+  }
+  return context;
+}
+
+// Asks the server for the certificate of the URL's host (SNI, names only: RFC 6066 §3 forbids addresses) and has
+// OpenSSL check that the certificate was issued for that name or address while it verifies the chain.
+bool expect_peer_identity(SSL* ssl, const Call& call) {
+  if (call.address) {
+    return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), call.address->to_string().c_str()) == 1;
+  }
+  // SSL_set_tlsext_host_name is a macro around this call with a C cast that our warnings reject.
+  const bool sni_set = SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                                const_cast<char*>(call.host_name.c_str())) == 1;
+  return sni_set && SSL_set1_host(ssl, call.host_name.c_str()) == 1;
+}
+
+// What went wrong in a TLS handshake, in words: a certificate problem names itself ("hostname mismatch",
+// "unable to get local issuer certificate"), anything else is the TLS library's message.
+std::string handshake_problem(SSL* ssl, const beast::error_code& error) {
+  const auto verify_result = SSL_get_verify_result(ssl);
+  if (verify_result != X509_V_OK) {
+    return std::string("the server certificate was rejected: ") + X509_verify_cert_error_string(verify_result);
+  }
+  return error.message();
+}
+
 }  // namespace
 
 struct Client::Impl {
-  Impl(Runtime::Impl& runtime_ref, ClientOptions options_value) : runtime(runtime_ref), options(options_value) {}
+  Impl(Runtime::Impl& runtime_ref, ClientOptions options_value)
+      : runtime(runtime_ref), options(std::move(options_value)) {
+    // The TLS context itself waits for the first https call (loading the system CA store costs tens of ms, and
+    // hundreds under sanitizers), but a missing CA file is a configuration error worth failing on at once.
+    if (!options.extra_ca_file.empty() && !std::ifstream(options.extra_ca_file)) {
+      throw std::runtime_error("cannot read ClientOptions::extra_ca_file '" + options.extra_ca_file + "'");
+    }
+  }
+
+  // The TLS context, made on first use; null if it cannot be made (tls_context_error says why).
+  asio::ssl::context* tls() {
+    std::call_once(tls_context_once, [this] {
+      try {
+        tls_context = std::make_unique<asio::ssl::context>(make_tls_context(options));
+      } catch (const std::exception& error) {
+        tls_context_error = error.what();
+      }
+    });
+    return tls_context.get();
+  }
 
   asio::awaitable<ClientResponse> run(std::shared_ptr<const Call> call);
   asio::awaitable<Exchange> attempt(std::shared_ptr<HostState> host, std::shared_ptr<const Call> call);
@@ -261,8 +342,15 @@ struct Client::Impl {
   void record(HostState& host, const std::string& key, Admission admission, bool failed);
   void close();
 
+  std::shared_ptr<Connection> new_connection(const Call& call) {
+    return std::make_shared<Connection>(runtime.io, call.tls ? tls() : nullptr);
+  }
+
   Runtime::Impl& runtime;
   const ClientOptions options;
+  std::once_flag tls_context_once;
+  std::unique_ptr<asio::ssl::context> tls_context;  // shared by the TLS connections, never changed once made
+  std::string tls_context_error;
   std::atomic<bool> closed{false};  // the Client is gone: connections of late calls are not pooled any more
 
   std::mutex hosts_mutex;
@@ -382,13 +470,13 @@ asio::awaitable<Exchange> Client::Impl::attempt(std::shared_ptr<HostState> host,
   const auto deadline = Clock::now() + call->timeout;
   auto connection = checkout(*host);
   const bool reused = connection != nullptr;
-  if (!reused) connection = std::make_shared<Connection>(runtime.io);
-  auto outcome = co_await asio::co_spawn(connection->stream.get_executor(),
-                                         exchange(connection, reused, call, deadline), asio::use_awaitable);
+  if (!reused) connection = new_connection(*call);
+  auto outcome = co_await asio::co_spawn(connection->tcp().get_executor(), exchange(connection, reused, call, deadline),
+                                         asio::use_awaitable);
   if (outcome.stale) {
     // The server closed the idle connection before reading our request, so even a POST is safe to send again.
-    connection = std::make_shared<Connection>(runtime.io);
-    outcome = co_await asio::co_spawn(connection->stream.get_executor(), exchange(connection, false, call, deadline),
+    connection = new_connection(*call);
+    outcome = co_await asio::co_spawn(connection->tcp().get_executor(), exchange(connection, false, call, deadline),
                                       asio::use_awaitable);
   }
   if (outcome.reusable) checkin(*host, std::move(connection));
@@ -406,7 +494,8 @@ asio::awaitable<std::optional<ClientResponse>> Client::Impl::connect(Connection&
                : failure(ClientErrorKind::kConnect, "connecting to " + call.key + " timed out after " +
                                                         milliseconds_text(options.connect_timeout));
   };
-  auto executor = connection.stream.get_executor();
+  auto& stream = connection.tcp();
+  auto executor = stream.get_executor();
 
   std::vector<tcp::endpoint> endpoints;
   if (call.address) {
@@ -443,19 +532,53 @@ asio::awaitable<std::optional<ClientResponse>> Client::Impl::connect(Connection&
     for (const auto& entry : lookup->results) endpoints.push_back(entry.endpoint());
   }
 
-  connection.stream.expires_at(connect_deadline);
-  auto [error, endpoint] = co_await connection.stream.async_connect(endpoints, kAwaitable);
+  stream.expires_at(connect_deadline);
+  auto [error, endpoint] = co_await stream.async_connect(endpoints, kAwaitable);
   if (error == beast::error::timeout) co_return timed_out();
   if (error) co_return failure(ClientErrorKind::kConnect, "could not connect to " + call.key + ": " + error.message());
   beast::error_code ignored;
-  connection.stream.socket().set_option(tcp::no_delay(true), ignored);
+  stream.socket().set_option(tcp::no_delay(true), ignored);
+  if (!connection.tls) co_return std::nullopt;
+
+  // The handshake is part of setting the connection up, so it is held to the connect deadline too.
+  SSL* ssl = connection.tls->native_handle();
+  if (!expect_peer_identity(ssl, call)) {
+    co_return failure(ClientErrorKind::kTls, "cannot set up TLS peer verification for " + call.key);
+  }
+  auto [handshake_error] = co_await connection.tls->async_handshake(asio::ssl::stream_base::client, kAwaitable);
+  if (handshake_error == beast::error::timeout) co_return timed_out();
+  if (handshake_error == asio::error::eof || handshake_error == asio::error::connection_reset ||
+      handshake_error == asio::ssl::error::stream_truncated) {
+    co_return failure(ClientErrorKind::kConnect, call.key + " closed the connection during the TLS handshake");
+  }
+  if (handshake_error) {
+    co_return failure(ClientErrorKind::kTls,
+                      "TLS handshake with " + call.key + " failed: " + handshake_problem(ssl, handshake_error));
+  }
   co_return std::nullopt;
 }
+
+namespace {
+
+// Beast's write and read for whichever stream the connection has.
+asio::awaitable<std::tuple<beast::error_code, std::size_t>> write_message(
+    Connection& connection, const bhttp::request<bhttp::string_body>& message) {
+  if (connection.tls) co_return co_await bhttp::async_write(*connection.tls, message, kAwaitable);
+  co_return co_await bhttp::async_write(*connection.plain, message, kAwaitable);
+}
+
+asio::awaitable<std::tuple<beast::error_code, std::size_t>> read_message(
+    Connection& connection, bhttp::response_parser<bhttp::string_body>& parser) {
+  if (connection.tls) co_return co_await bhttp::async_read(*connection.tls, connection.buffer, parser, kAwaitable);
+  co_return co_await bhttp::async_read(*connection.plain, connection.buffer, parser, kAwaitable);
+}
+
+}  // namespace
 
 asio::awaitable<Exchange> Client::Impl::exchange(std::shared_ptr<Connection> connection, bool reused,
                                                  std::shared_ptr<const Call> call, Clock::time_point deadline) {
   Exchange outcome;
-  auto& stream = connection->stream;
+  auto& stream = connection->tcp();
   const auto timeout_failure = [&] {
     return failure(ClientErrorKind::kTimeout,
                    "no response from " + call->key + " within " + milliseconds_text(call->timeout));
@@ -470,7 +593,7 @@ asio::awaitable<Exchange> Client::Impl::exchange(std::shared_ptr<Connection> con
   }
 
   stream.expires_at(deadline);
-  auto [write_error, written] = co_await bhttp::async_write(stream, call->message, kAwaitable);
+  auto [write_error, written] = co_await write_message(*connection, call->message);
   if (write_error) {
     if (write_error == beast::error::timeout) {
       outcome.response = timeout_failure();
@@ -487,10 +610,12 @@ asio::awaitable<Exchange> Client::Impl::exchange(std::shared_ptr<Connection> con
   parser.header_limit(kMaxResponseHeaderBytes);
   parser.body_limit(options.max_response_bytes);
   parser.skip(call->head);  // a HEAD response announces a body it does not carry
-  auto [read_error, read] = co_await bhttp::async_read(stream, connection->buffer, parser, kAwaitable);
+  auto [read_error, read] = co_await read_message(*connection, parser);
   if (read_error) {
+    // stream_truncated: a TLS peer closed the TCP connection without close_notify, as idle servers often do.
     const bool closed_by_peer = read_error == bhttp::error::end_of_stream || read_error == asio::error::eof ||
-                                read_error == asio::error::connection_reset;
+                                read_error == asio::error::connection_reset ||
+                                read_error == asio::ssl::error::stream_truncated;
     if (read_error == beast::error::timeout) {
       outcome.response = timeout_failure();
     } else if (read_error == bhttp::error::body_limit) {
@@ -555,6 +680,13 @@ void Client::async_send(ClientRequest request, std::function<void(ClientResponse
   if (!call) {
     asio::post(impl_->runtime.io, [deliver = std::move(deliver), error = std::move(error)]() mutable {
       deliver(failure(ClientErrorKind::kInvalidUrl, std::move(error)));
+    });
+    return;
+  }
+  // Made here on the caller's thread, not on an io thread where loading the CA store would stall other calls.
+  if (call->tls && !impl_->tls()) {
+    asio::post(impl_->runtime.io, [deliver = std::move(deliver), error = impl_->tls_context_error]() mutable {
+      deliver(failure(ClientErrorKind::kTls, "TLS is unavailable: " + error));
     });
     return;
   }

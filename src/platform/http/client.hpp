@@ -1,5 +1,6 @@
-// The one HTTP client of the code base: keep-alive pools per host, per-call timeouts,
-// jittered retries for idempotent methods, a circuit breaker per host, trace propagation.
+// The one HTTP client of the code base: http:// and https:// (TLS with peer and host name verification),
+// keep-alive pools per host, per-call timeouts, jittered retries for idempotent methods, a circuit breaker
+// per host, trace propagation.
 #pragma once
 
 #include <chrono>
@@ -22,18 +23,24 @@ struct ClientOptions {
   int breaker_failure_threshold = 5;                // consecutive failures that open the breaker
   std::chrono::milliseconds breaker_open{10'000};   // then one trial call is let through
   std::size_t max_response_bytes = std::size_t{64} * 1024 * 1024;
+  // https:// peers must present a certificate for the URL's host that chains to the system CA store
+  // (/etc/ssl/certs) or to a CA in this PEM file (a private CA, or a test's own). The Client constructor
+  // throws std::runtime_error if the file cannot be read; https calls fail with kTls if it holds no valid PEM.
+  std::string extra_ca_file;
 };
 
 struct ClientRequest {
   std::string method = "GET";
-  std::string url;  // absolute: http://127.0.0.1:8001/api/v1/users/me
+  std::string url;  // absolute: http://127.0.0.1:8001/api/v1/users/me, https://oauth2.googleapis.com/token
   Headers headers;
   std::string body;
   // Overrides ClientOptions::request_timeout for this call.
   std::optional<std::chrono::milliseconds> timeout;
 };
 
-enum class ClientErrorKind { kNone, kInvalidUrl, kConnect, kTimeout, kNetwork, kProtocol, kCircuitOpen };
+// kTls: the TLS handshake failed for another reason than the network, above all an untrusted certificate or one
+// for another host; it is neither retried nor held against the host's circuit breaker.
+enum class ClientErrorKind { kNone, kInvalidUrl, kConnect, kTimeout, kNetwork, kProtocol, kCircuitOpen, kTls };
 
 struct ClientResponse {
   int status = 0;  // 0 when the call failed before a response arrived

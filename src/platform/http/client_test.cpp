@@ -1,7 +1,11 @@
-// Client against the project's own Server (and a tiny counting peer) on 127.0.0.1, port 0.
+// Client against the project's own Server (and tiny counting peers, plain and TLS) on 127.0.0.1, port 0.
 #include "platform/http/client.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -9,15 +13,23 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
+#include <fstream>
 #include <future>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "platform/trace/current.hpp"
+#include "process.hpp"
 
 namespace intercab::http {
 namespace {
@@ -563,14 +575,6 @@ TEST_F(ClientTest, RejectsInvalidUrlsWithoutNetworkIo) {
   }
 }
 
-TEST_F(ClientTest, HttpsIsRejectedUntilTlsIsSupported) {
-  ClientRequest request;
-  request.url = "https://127.0.0.1:" + std::to_string(port_) + "/echo";
-  auto response = client().send(request);
-  EXPECT_EQ(response.error, ClientErrorKind::kInvalidUrl);
-  EXPECT_NE(response.error_message.find("TLS is not supported"), std::string::npos) << response.error_message;
-}
-
 TEST_F(ClientTest, RejectsHeaderInjection) {
   auto request = get("/echo");
   request.headers.add("X-Test", "a\r\nX-Admin: yes");
@@ -625,6 +629,307 @@ TEST_F(ClientTest, StoppingTheRuntimeFirstIsSafe) {
   EXPECT_EQ(response.error, ClientErrorKind::kNetwork);
   EXPECT_LT(elapsed_since(start), 1s);
   client_.reset();
+}
+
+// --- TLS
+
+// OpenSSL objects with their free functions.
+struct PkeyFree {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+struct X509Free {
+  void operator()(X509* cert) const { X509_free(cert); }
+};
+struct BioFree {
+  void operator()(BIO* bio) const { BIO_free(bio); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+
+PkeyPtr new_p256_key() {
+  PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  if (!key) throw std::runtime_error("EC key generation failed");
+  return key;
+}
+
+void add_extension(X509* cert, X509* issuer, int nid, const char* value) {
+  X509V3_CTX context;
+  X509V3_set_ctx(&context, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, nid, value);
+  if (!extension || X509_add_ext(cert, extension, -1) != 1)
+    throw std::runtime_error("cannot add a certificate extension");
+  X509_EXTENSION_free(extension);
+}
+
+// A certificate for `key`, valid from an hour ago for a day, signed by `issuer` (self-signed when null).
+X509Ptr new_certificate(EVP_PKEY* key, const std::string& common_name, X509* issuer, EVP_PKEY* issuer_key,
+                        const char* subject_alt_names) {
+  static std::atomic<long> serial{1};
+  X509Ptr cert(X509_new());
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial.fetch_add(1));
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400);
+  X509_set_pubkey(cert.get(), key);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
+                             -1, 0);
+  X509* signer = issuer ? issuer : cert.get();
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
+  if (subject_alt_names) {
+    add_extension(cert.get(), signer, NID_basic_constraints, "critical,CA:FALSE");
+    add_extension(cert.get(), signer, NID_subject_alt_name, subject_alt_names);
+  } else {
+    add_extension(cert.get(), signer, NID_basic_constraints, "critical,CA:TRUE");
+    add_extension(cert.get(), signer, NID_key_usage, "critical,keyCertSign,cRLSign");
+  }
+  if (X509_sign(cert.get(), issuer_key ? issuer_key : key, EVP_sha256()) == 0) {
+    throw std::runtime_error("certificate signing failed");
+  }
+  return cert;
+}
+
+template <class Write>
+std::string pem_of(Write write) {
+  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  if (write(bio.get()) != 1) throw std::runtime_error("PEM encoding failed");
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio.get(), &data);
+  return {data, static_cast<std::size_t>(size)};
+}
+
+// A throwaway CA and server certificates it signs, all made in memory for one test.
+class TestCertificateAuthority {
+ public:
+  TestCertificateAuthority()
+      : key_(new_p256_key()), cert_(new_certificate(key_.get(), "intercab test CA", nullptr, nullptr, nullptr)) {}
+
+  std::string pem() const {
+    return pem_of([&](BIO* bio) { return PEM_write_bio_X509(bio, cert_.get()); });
+  }
+
+  struct ServerIdentity {
+    std::string certificate_pem;
+    std::string private_key_pem;
+  };
+  // A server certificate for `subject_alt_names` ("DNS:localhost,IP:127.0.0.1").
+  ServerIdentity issue(const char* subject_alt_names) const {
+    auto key = new_p256_key();
+    auto cert = new_certificate(key.get(), "intercab test server", cert_.get(), key_.get(), subject_alt_names);
+    return {pem_of([&](BIO* bio) { return PEM_write_bio_X509(bio, cert.get()); }), pem_of([&](BIO* bio) {
+              return PEM_write_bio_PrivateKey(bio, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+            })};
+  }
+
+ private:
+  PkeyPtr key_;
+  X509Ptr cert_;
+};
+
+// An HTTPS/1.1 peer on its own thread: answers every request with its target, counts connections and records the
+// server name (SNI) the client asked for.
+class TlsPeer {
+ public:
+  enum class Mode { kKeepAlive, kCloseAfterResponse };
+
+  TlsPeer(const TestCertificateAuthority::ServerIdentity& identity, Mode mode)
+      : mode_(mode), tls_(asio::ssl::context::tls_server), acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    tls_.use_certificate_chain(asio::buffer(identity.certificate_pem));
+    tls_.use_private_key(asio::buffer(identity.private_key_pem), asio::ssl::context::pem);
+    port_ = acceptor_.local_endpoint().port();
+    asio::co_spawn(io_, accept_loop(), asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~TlsPeer() {
+    io_.stop();
+    thread_.join();
+  }
+
+  std::uint16_t port() const { return port_; }
+  int connections() const { return connections_.load(); }
+  int handshakes() const { return handshakes_.load(); }
+  std::string server_name() const {
+    std::lock_guard lock(mutex_);
+    return server_name_;
+  }
+
+ private:
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [error, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (error) co_return;
+      connections_.fetch_add(1);
+      asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> serve(tcp::socket socket) {
+    asio::ssl::stream<tcp::socket> stream(std::move(socket), tls_);
+    auto [handshake_error] =
+        co_await stream.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+    if (handshake_error) co_return;
+    handshakes_.fetch_add(1);
+    if (const char* name = SSL_get_servername(stream.native_handle(), TLSEXT_NAMETYPE_host_name)) {
+      std::lock_guard lock(mutex_);
+      server_name_ = name;
+    }
+    boost::beast::flat_buffer buffer;
+    for (;;) {
+      bhttp::request<bhttp::string_body> request;
+      auto [read_error, read] =
+          co_await bhttp::async_read(stream, buffer, request, asio::as_tuple(asio::use_awaitable));
+      if (read_error) co_return;
+      bhttp::response<bhttp::string_body> response{bhttp::status::ok, 11};
+      response.body() = std::string(request.target());
+      response.keep_alive(true);
+      response.prepare_payload();
+      auto [write_error, written] = co_await bhttp::async_write(stream, response, asio::as_tuple(asio::use_awaitable));
+      // Closing without close_notify, as servers timing out idle connections often do.
+      if (write_error || mode_ != Mode::kKeepAlive) co_return;
+    }
+  }
+
+  const Mode mode_;
+  asio::io_context io_;
+  asio::ssl::context tls_;
+  tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+  std::atomic<int> connections_{0};
+  std::atomic<int> handshakes_{0};
+  mutable std::mutex mutex_;
+  std::string server_name_;
+};
+
+class TlsClientTest : public ::testing::Test {
+ protected:
+  TlsClientTest() {
+    std::ofstream(ca_file_) << authority_.pem();
+    runtime_ = std::make_unique<Runtime>(2, 2);
+  }
+
+  static ClientOptions fast_options() {
+    ClientOptions options;
+    options.connect_timeout = 2000ms;  // TLS handshakes under sanitizers on a busy machine
+    options.request_timeout = 5000ms;
+    options.retry_backoff = 1ms;
+    return options;
+  }
+
+  ClientOptions trusting_the_test_ca() const {
+    auto options = fast_options();
+    options.extra_ca_file = ca_file_.string();
+    return options;
+  }
+
+  Client& client(ClientOptions options) {
+    client_ = std::make_unique<Client>(*runtime_, std::move(options));
+    return *client_;
+  }
+
+  static ClientRequest get(const std::string& url) {
+    ClientRequest request;
+    request.url = url;
+    return request;
+  }
+
+  TestCertificateAuthority authority_;
+  intercab::testing::TempDir dir_{"intercab-client-tls"};
+  std::filesystem::path ca_file_ = dir_.path() / "ca.pem";
+  std::unique_ptr<Runtime> runtime_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(TlsClientTest, VerifiesTheServerAndReusesTheConnection) {
+  TlsPeer peer(authority_.issue("DNS:localhost,IP:127.0.0.1"), TlsPeer::Mode::kKeepAlive);
+  auto& https = client(trusting_the_test_ca());
+  const auto url = "https://127.0.0.1:" + std::to_string(peer.port());
+  for (int i = 0; i < 3; ++i) {
+    auto response = https.send(get(url + "/call/" + std::to_string(i)));
+    ASSERT_TRUE(response.ok()) << response.error_message;
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "/call/" + std::to_string(i));
+  }
+  EXPECT_EQ(peer.connections(), 1);
+  EXPECT_EQ(peer.server_name(), "");  // no SNI for an address (RFC 6066 §3)
+}
+
+TEST_F(TlsClientTest, SendsTheHostNameAsSniAndChecksItAgainstTheCertificate) {
+  TlsPeer peer(authority_.issue("DNS:localhost"), TlsPeer::Mode::kKeepAlive);
+  auto response = client(trusting_the_test_ca()).send(get("https://localhost:" + std::to_string(peer.port()) + "/x"));
+  ASSERT_TRUE(response.ok()) << response.error_message;
+  EXPECT_EQ(response.body, "/x");
+  EXPECT_EQ(peer.server_name(), "localhost");
+}
+
+TEST_F(TlsClientTest, RejectsACertificateFromAnUntrustedAuthority) {
+  TlsPeer peer(authority_.issue("DNS:localhost,IP:127.0.0.1"), TlsPeer::Mode::kKeepAlive);
+  auto response = client(fast_options()).send(get("https://127.0.0.1:" + std::to_string(peer.port())));
+  EXPECT_EQ(response.error, ClientErrorKind::kTls);
+  EXPECT_NE(response.error_message.find("certificate was rejected"), std::string::npos) << response.error_message;
+  EXPECT_EQ(response.attempts, 1);
+  EXPECT_EQ(peer.handshakes(), 0);
+}
+
+TEST_F(TlsClientTest, RejectsACertificateForAnotherHost) {
+  TlsPeer peer(authority_.issue("DNS:api.example.com"), TlsPeer::Mode::kKeepAlive);
+  auto& https = client(trusting_the_test_ca());
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    auto response = https.send(get("https://" + host + ":" + std::to_string(peer.port()) + "/"));
+    EXPECT_EQ(response.error, ClientErrorKind::kTls) << host;
+    EXPECT_NE(response.error_message.find("mismatch"), std::string::npos) << response.error_message;
+  }
+  EXPECT_EQ(peer.handshakes(), 0);
+}
+
+TEST_F(TlsClientTest, AConnectionTheServerClosedIsReplacedEvenForPost) {
+  TlsPeer peer(authority_.issue("IP:127.0.0.1"), TlsPeer::Mode::kCloseAfterResponse);
+  auto& https = client(trusting_the_test_ca());
+  for (int i = 0; i < 3; ++i) {
+    auto request = get("https://127.0.0.1:" + std::to_string(peer.port()) + "/post");
+    request.method = "POST";
+    request.body = "x";
+    auto response = https.send(request);
+    ASSERT_TRUE(response.ok()) << "call " << i << ": " << response.error_message;
+    EXPECT_EQ(response.body, "/post");
+  }
+  EXPECT_GE(peer.connections(), 3);
+}
+
+TEST_F(TlsClientTest, APeerThatAnswersInPlainHttpIsATlsError) {
+  // What a plain HTTP server says to a ClientHello it cannot parse.
+  asio::io_context io;
+  tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  std::thread peer([&acceptor] {
+    tcp::socket socket(acceptor.get_executor());
+    acceptor.accept(socket);
+    asio::write(socket, asio::buffer(std::string_view("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")));
+    boost::system::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    char byte = 0;
+    socket.read_some(asio::buffer(&byte, 1), ignored);  // until the client gives up and closes
+  });
+  auto response = client(trusting_the_test_ca())
+                      .send(get("https://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/"));
+  peer.join();
+  EXPECT_EQ(response.error, ClientErrorKind::kTls) << response.error_message;
+  EXPECT_EQ(response.attempts, 1);  // not retried: the peer does not speak TLS and will not start to
+}
+
+TEST_F(TlsClientTest, AnUnreadableExtraCaFileFailsTheConstructor) {
+  auto options = trusting_the_test_ca();
+  options.extra_ca_file = (dir_.path() / "missing.pem").string();
+  EXPECT_THROW(Client(*runtime_, options), std::runtime_error);
+}
+
+TEST_F(TlsClientTest, AnExtraCaFileWithoutCertificatesFailsHttpsCallsOnly) {
+  TlsPeer peer(authority_.issue("IP:127.0.0.1"), TlsPeer::Mode::kKeepAlive);
+  std::ofstream(ca_file_) << "not a certificate\n";
+  auto& http = client(trusting_the_test_ca());
+  auto response = http.send(get("https://127.0.0.1:" + std::to_string(peer.port()) + "/"));
+  EXPECT_EQ(response.error, ClientErrorKind::kTls);
+  EXPECT_NE(response.error_message.find("extra_ca_file"), std::string::npos) << response.error_message;
+  EXPECT_EQ(peer.connections(), 0);
 }
 
 }  // namespace
