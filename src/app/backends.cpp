@@ -6,6 +6,7 @@
 
 #include "app/modules.hpp"
 #include "platform/events/outbox.hpp"
+#include "platform/idempotency/idempotency.hpp"
 #include "platform/log/log.hpp"
 
 namespace intercab::app {
@@ -31,6 +32,8 @@ db::Database& Backends::store(const std::string& service) {
   }
   std::vector<StoreMigrations> applied;
   applied.push_back({"platform", db::migrate(*store, "platform", events::platform_migrations())});
+  applied.push_back({std::string(idempotency::kMigrationComponent),
+                     db::migrate(*store, idempotency::kMigrationComponent, idempotency::migrations())});
   if (const auto& module = find_module(service); module.migrations) {
     applied.push_back({service, db::migrate(*store, service, module.migrations())});
   }

@@ -1,4 +1,4 @@
-// The intercab command line: serve, migrate, version, and --print-config.
+// The intercab command line: serve, migrate, version, token, user create-admin, and --print-config.
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
@@ -13,7 +13,9 @@
 #include "platform/auth/keys.hpp"
 #include "platform/auth/rbac.hpp"
 #include "platform/config/config.hpp"
+#include "platform/errors/errors.hpp"
 #include "platform/log/log.hpp"
+#include "services/user/user_module.hpp"
 
 namespace {
 
@@ -21,6 +23,32 @@ intercab::config::Config load_config(const std::string& config_file) {
   intercab::config::LoadOptions options{intercab::config::process_environment(), std::nullopt};
   if (!config_file.empty()) options.config_file = config_file;
   return intercab::config::load(options);
+}
+
+// `intercab user create-admin`: works on the user database directly (migrating it if needed), so it
+// needs no running service; the events it writes are relayed when the user service next runs.
+int run_create_admin(const intercab::config::Config& config, const std::string& name, const std::string& email) {
+  std::string password;
+  if (const char* from_environment = std::getenv("INTERCAB_ADMIN_PASSWORD")) {
+    password = from_environment;
+  } else {
+    std::getline(std::cin, password);
+  }
+  try {
+    intercab::app::Backends backends(config);
+    const intercab::service::Infrastructure infrastructure{&backends.store("user"), nullptr, &backends.cache()};
+    const auto [id, created] = intercab::services::user::create_admin(config, infrastructure, name, email, password);
+    std::cout << (created ? "created admin " : "made admin the existing account ") << id << " (" << email << ")\n";
+    return 0;
+  } catch (const intercab::errors::Problem& problem) {
+    std::cerr << "intercab user create-admin: " << problem.detail();
+    for (const auto& error : problem.field_errors()) std::cerr << "; " << error.field << " " << error.reason;
+    std::cerr << "\n";
+    return 2;
+  } catch (const std::exception& error) {
+    std::cerr << "intercab user create-admin: " << error.what() << "\n";
+    return 1;
+  }
 }
 
 }  // namespace
@@ -33,6 +61,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   std::string config_file;
   bool print_config = false;
+
   app.add_option("--config", config_file, "Config file (default: $INTERCAB_HOME/config/intercab.yaml if present)");
   app.add_flag("--print-config", print_config, "Print the effective configuration (secrets masked) and exit");
 
@@ -45,6 +74,16 @@ int main(int argc, char** argv) {
   auto* migrate = app.add_subcommand("migrate", "Create or upgrade the databases of the services");
   std::string migrate_targets = "all";
   migrate->add_option("--target", migrate_targets, "all, or a comma list of services whose databases to migrate");
+  auto* user = app.add_subcommand("user", "Manage user accounts from the operator's shell");
+  user->require_subcommand(1);
+  auto* create_admin =
+      user->add_subcommand("create-admin",
+                           "Create the first admin (or make an existing account admin); the password is read from "
+                           "INTERCAB_ADMIN_PASSWORD or, if unset, from the first line of standard input");
+  std::string admin_name = "Administrator";
+  std::string admin_email;
+  create_admin->add_option("--name", admin_name, "the admin's display name");
+  create_admin->add_option("--email", admin_email, "the admin's email address (marked verified)")->required();
   auto* version = app.add_subcommand("version", "Print version, git sha, build type and time");
   auto* token = app.add_subcommand(
       "token", "Print an access token signed with JWT_SECRET, for development and benchmarks (15 minutes)");
@@ -94,6 +133,7 @@ int main(int argc, char** argv) {
     std::cout << issuer.issue({token_subject, "intercab-cli", roles, true}).token << "\n";
     return 0;
   }
+  if (create_admin->parsed()) return run_create_admin(config, admin_name, admin_email);
   if (migrate->parsed()) {
     try {
       return intercab::app::migrate_databases(config, migrate_targets, std::cout);

@@ -29,7 +29,7 @@ const std::vector<Module>& modules() {
        {"user", "booking", "location", "driver", "payment", "notification", "ai", "analytics", "admin"},
        &gateway::setup,
        /*has_store=*/false},
-      {"user", 8001, {}, &services::user::setup},
+      {"user", 8001, {}, &services::user::setup, /*has_store=*/true, &services::user::migrations},
       {"booking", 8002, {"user", "location", "driver", "payment"}, &services::booking::setup},
       {"location", 8003, {}, &services::location::setup},
       {"driver", 8004, {"user", "location"}, &services::driver::setup},

@@ -8,6 +8,7 @@
 #include <boost/url/parse.hpp>
 #include <stdexcept>
 
+#include "gateway/api_keys.hpp"
 #include "gateway/policy/headers.hpp"
 #include "platform/auth/rbac.hpp"
 #include "platform/http/server.hpp"
@@ -53,13 +54,15 @@ std::vector<GatewayRoute> gateway_routes(const config::GatewaySettings& settings
 Gateway::Gateway(const config::GatewaySettings& settings,
                  const std::map<std::string, std::vector<std::string>>& upstream_urls, metrics::Registry& metrics,
                  std::shared_ptr<cache::Cache> rate_limit_cache,
-                 std::shared_ptr<const auth::TokenVerifier> access_tokens)
+                 std::shared_ptr<const auth::TokenVerifier> access_tokens, std::shared_ptr<ApiKeyExchange> api_keys)
     : settings_(settings),
       routes_(gateway_routes(settings)),
       rate_limit_cache_(std::move(rate_limit_cache)),
       limiter_(*rate_limit_cache_, settings.rate_limit.requests_per_s, settings.rate_limit.burst),
       cors_(cors_settings(settings.cors)),
       access_tokens_(std::move(access_tokens)),
+      verified_tokens_(access_tokens_ ? std::make_unique<auth::VerifiedTokenCache>(access_tokens_) : nullptr),
+      api_keys_(std::move(api_keys)),
       requests_(metrics.counter("gateway_requests_total",
                                 "Requests answered by the gateway, by route prefix and status",
                                 {"route", "service", "status"})),
@@ -156,6 +159,29 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
     return plan;
   }
 
+  // A machine client's X-API-Key becomes the access token it was exchanged for; the key itself
+  // never goes upstream. A key not seen within the last minute is exchanged on a worker thread.
+  if (auto key = head.header("X-API-Key"); !key.empty() && head.header("Authorization").empty()) {
+    if (!api_keys_) return reject(head, errors::Unauthorized("X-API-Key is not accepted here; use a Bearer token"), {});
+    if (auto token = api_keys_->cached(key)) {
+      head.headers.set("Authorization", "Bearer " + *token);
+      head.headers.remove("X-API-Key");
+    } else {
+      http::ForwardPlan exchange;
+      exchange.prepare = [this, key = std::string(key)](http::Request& request) {
+        try {
+          request.headers.set("Authorization", "Bearer " + api_keys_->exchange(key));
+          request.headers.remove("X-API-Key");
+        } catch (const errors::Problem& problem) {
+          auth_failures_.with({"api_key"}).inc();
+          return reject(request, problem, {});
+        }
+        return plan(request);
+      };
+      return exchange;
+    }
+  }
+
   http::Headers response_headers;
   for (const auto& [name, value] : cors_.response_headers(origin)) response_headers.add(name, value);
   const auto* route = routes_.match(head.path);
@@ -233,7 +259,7 @@ Gateway::Authentication Gateway::authenticate(const http::Request& head, const G
     return result;
   }
   try {
-    result.claims = access_tokens_->verify(*token);
+    result.claims = verified_tokens_->verify(*token);
   } catch (const auth::TokenRejected& rejected) {
     // The detail names the problem only, never the token (see TokenRejected).
     auth_failures_.with({std::string(auth::to_string(rejected.problem()))}).inc();

@@ -22,6 +22,8 @@
 
 namespace intercab::gateway {
 
+class ApiKeyExchange;  // api_keys.hpp
+
 class Gateway {
  public:
   // `upstream_urls`: base URLs of the instances of every service a route names. `rate_limit_cache` keeps
@@ -30,7 +32,7 @@ class Gateway {
   // when every route is public (else std::invalid_argument).
   Gateway(const config::GatewaySettings& settings, const std::map<std::string, std::vector<std::string>>& upstream_urls,
           metrics::Registry& metrics, std::shared_ptr<cache::Cache> rate_limit_cache,
-          std::shared_ptr<const auth::TokenVerifier> access_tokens);
+          std::shared_ptr<const auth::TokenVerifier> access_tokens, std::shared_ptr<ApiKeyExchange> api_keys = nullptr);
 
   // The Forwarder of the gateway's HTTP server (runs on an io thread; never blocks, except for the rate
   // limiter's round trips when its cache is Redis, each bounded by the cache's timeout).
@@ -65,7 +67,7 @@ class Gateway {
   http::ForwardPlan reject(http::Request& head, const errors::Problem& problem, http::Headers headers);
   // The caller's verified claims, or the problem to answer (401, or 403 for missing roles).
   struct Authentication {
-    std::optional<auth::Claims> claims;
+    std::shared_ptr<const auth::Claims> claims;
     std::optional<errors::Problem> problem;
   };
   Authentication authenticate(const http::Request& head, const GatewayRoute& route);
@@ -79,6 +81,9 @@ class Gateway {
   RateLimiter limiter_;
   CorsPolicy cors_;
   std::shared_ptr<const auth::TokenVerifier> access_tokens_;
+  // Clients send the same token with every request: each is verified once, until its exp.
+  std::unique_ptr<auth::VerifiedTokenCache> verified_tokens_;  // null when access_tokens_ is
+  std::shared_ptr<ApiKeyExchange> api_keys_;  // null: X-API-Key is not accepted
   std::map<std::string, Upstreams> upstreams_;
   std::map<std::string, std::unique_ptr<RouteStats>> route_stats_;  // by route prefix; fixed after construction
   RouteStats* rejected_stats_ = nullptr;

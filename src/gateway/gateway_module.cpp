@@ -5,55 +5,23 @@
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <memory>
-#include <random>
 #include <set>
 #include <stdexcept>
 
+#include "gateway/api_keys.hpp"
 #include "gateway/docs/docs.hpp"
 #include "gateway/gateway.hpp"
 #include "gateway/openapi_aggregator.hpp"
 #include "platform/auth/jwt.hpp"
 #include "platform/cache/cache.hpp"
 #include "platform/log/log.hpp"
+#include "platform/service/token_keys.hpp"
 
 namespace intercab::embedded {
 std::string_view gateway_openapi_yaml();
 }
 
 namespace intercab::gateway {
-namespace {
-
-// The key of access tokens: the Ed25519 key file when configured, else the HS256 JWT_SECRET, else a
-// random secret made now, so that `intercab serve` works out of the box on one machine.
-std::shared_ptr<const auth::KeySet> access_token_keys(const config::Config& config) {
-  if (!config.auth.ed25519_key_file.empty()) {
-    try {
-      // The gateway only verifies: it keeps the public half of the key.
-      auto keys = std::make_shared<auth::KeySet>();
-      keys->add_verification_key(auth::VerificationKey::load_ed25519_file(config.auth.ed25519_key_file));
-      return keys;
-    } catch (const auth::KeyError& error) {
-      throw std::invalid_argument("config key auth.ed25519_key_file (" + config.auth.ed25519_key_file.string() +
-                                  "): " + error.what());
-    }
-  }
-  if (!config.jwt_secret.empty()) {
-    return std::make_shared<const auth::KeySet>(auth::SigningKey::hs256(config.jwt_secret));
-  }
-  std::random_device random;  // /dev/urandom on Linux
-  std::string secret;
-  for (int i = 0; i < 48; ++i) secret.push_back(static_cast<char>(random() & 0xFF));
-  log::warn(
-      "neither JWT_SECRET nor auth.ed25519_key_file is set: access tokens use a random secret made at start-up, "
-      "so they do not survive a restart and no other process accepts them; set one of them for anything but a "
-      "single local process");
-  auto keys = std::make_shared<const auth::KeySet>(auth::SigningKey::hs256(secret));
-  std::fill(secret.begin(), secret.end(), '\0');  // the key set holds its own copy, wiped on destruction
-  return keys;
-}
-
-}  // namespace
-
 void setup(service::ServiceBuilder& builder) {
   const auto& environment = builder.environment();
   if (environment.config == nullptr || !environment.locate) {
@@ -77,10 +45,19 @@ void setup(service::ServiceBuilder& builder) {
   // while the cache is down (see RateLimiter), and /ready must not take it out of rotation for that.
   std::shared_ptr<cache::Cache> rate_limit_cache = cache::open_cache(environment.config->redis_url);
   auto access_tokens = std::make_shared<const auth::TokenVerifier>(
-      access_token_keys(*environment.config),
+      service::access_token_keys(*environment.config, /*need_signing_key=*/false),
       auth::VerifierSettings::access_tokens(environment.config->auth.issuer, environment.config->auth.audience));
+  // X-API-Key: exchanged at the user service with a service token (see ApiKeyExchange).
+  auto service_tokens = std::make_shared<auth::ServiceTokenIssuer>(
+      service::internal_token_keys(*environment.config),
+      auth::ServiceTokenSettings{service::internal_token_issuer(*environment.config), "gateway"});
+  auto user_service = upstream_urls.find("user");
+  auto api_keys = user_service == upstream_urls.end()
+                      ? nullptr
+                      : std::make_shared<ApiKeyExchange>(builder.client(), user_service->second.front(),
+                                                         std::move(service_tokens));
   auto gateway = std::make_shared<Gateway>(settings, upstream_urls, builder.metrics(), std::move(rate_limit_cache),
-                                           std::move(access_tokens));
+                                           std::move(access_tokens), std::move(api_keys));
   builder.set_forwarder([gateway](http::Request& head) { return gateway->plan(head); });
   builder.add_readiness_check("upstreams", [gateway]() -> std::optional<std::string> {
     auto down = gateway->services_without_healthy_instance();

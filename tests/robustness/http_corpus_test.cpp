@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "app/modules.hpp"
+#include "in_process_service.hpp"
 #include "platform/http/server.hpp"
 #include "process.hpp"
 #include "raw_http.hpp"
@@ -53,28 +54,15 @@ std::string read_bytes(const std::filesystem::path& path) {
 
 class HttpCorpus : public ::testing::Test {
  protected:
-  void SetUp() override {
-    runtime_ = std::make_unique<http::Runtime>(2, 2);
-    client_ = std::make_unique<http::Client>(*runtime_, http::ClientOptions{});
-    service::ServiceBuilder builder("user", {"0.1.0", "test", "Debug", "2026-11-24T00:00:00Z"}, *client_);
-    app::find_module("user").setup(builder);
-    auto built = std::move(builder).build();
+  static http::ServerLimits limits() {
     http::ServerLimits limits;  // production limits, shorter timeouts so truncated cases finish fast
     limits.header_timeout = 2s;
     limits.body_timeout = 2s;
-    server_ = std::make_unique<http::Server>(*runtime_, std::move(built.router), limits, std::move(built.interceptor));
-    port_ = server_->listen("127.0.0.1", 0);
-  }
-  void TearDown() override {
-    server_->start_drain();
-    server_->wait_idle(2s);
-    runtime_->stop();
+    return limits;
   }
 
-  std::unique_ptr<http::Runtime> runtime_;
-  std::unique_ptr<http::Client> client_;
-  std::unique_ptr<http::Server> server_;
-  std::uint16_t port_ = 0;
+  testing::InProcessService service_{"user", limits()};
+  std::uint16_t port_ = service_.port();
 };
 
 TEST_F(HttpCorpus, EveryCaseIsHandledAndTheServerKeepsServing) {

@@ -393,6 +393,52 @@ Claims TokenVerifier::verify(std::string_view token) const {
   return claims;
 }
 
+VerifiedTokenCache::VerifiedTokenCache(std::shared_ptr<const TokenVerifier> verifier, std::size_t max_entries)
+    : verifier_(std::move(verifier)), max_entries_(max_entries) {
+  if (verifier_ == nullptr) throw std::invalid_argument("verified token cache: the verifier is null");
+  if (max_entries_ == 0) throw std::invalid_argument("verified token cache: max_entries must be at least 1");
+}
+
+std::shared_ptr<const Claims> VerifiedTokenCache::verify(std::string_view token) {
+  const auto now = verifier_->now();
+  {
+    std::lock_guard lock(mutex_);
+    const auto found = index_.find(token);
+    if (found != index_.end()) {
+      const auto entry = found->second;
+      if (entry->verified_at <= now && now < entry->valid_until) {
+        entries_.splice(entries_.begin(), entries_, entry);
+        return entry->claims;
+      }
+      // Expired, or the clock went back before its verification: verify afresh.
+      index_.erase(found);
+      entries_.erase(entry);
+    }
+  }
+  const auto before = verifier_->now();
+  auto claims = std::make_shared<const Claims>(verifier_->verify(token));
+  const auto after = verifier_->now();
+  const auto leeway = verifier_->settings().leeway;
+  const auto valid_until = claims->expires_at + std::min(leeway, std::chrono::seconds::zero());
+  // A clock that went back during the verification leaves no reading that verify() is known to
+  // have used: nothing is remembered then.
+  if (token.size() > kMaxTokenBytes || before > after || after >= valid_until) return claims;
+  std::lock_guard lock(mutex_);
+  if (index_.contains(token)) return claims;  // another thread verified it meanwhile
+  entries_.push_front(Entry{std::string(token), claims, after, valid_until});
+  index_.emplace(entries_.front().token, entries_.begin());
+  while (entries_.size() > max_entries_) {
+    index_.erase(entries_.back().token);
+    entries_.pop_back();
+  }
+  return claims;
+}
+
+std::size_t VerifiedTokenCache::size() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
 std::optional<std::string_view> bearer_token(std::string_view authorization) {
   constexpr std::string_view kScheme = "bearer";
   if (authorization.size() <= kScheme.size() || authorization[kScheme.size()] != ' ') return std::nullopt;

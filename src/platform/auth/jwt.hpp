@@ -5,12 +5,14 @@
 
 #include <chrono>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "platform/auth/claims.hpp"
@@ -145,11 +147,55 @@ class TokenVerifier {
 
   Claims verify(std::string_view token) const;
   const std::vector<Algorithm>& algorithms() const { return settings_.algorithms; }
+  const VerifierSettings& settings() const { return settings_; }
+  // The time on the clock verify() checks against.
+  TimePoint now() const { return clock_(); }
 
  private:
   std::shared_ptr<const KeySet> keys_;
   VerifierSettings settings_;
   Clock clock_;
+};
+
+// Remembers the claims of tokens a TokenVerifier accepted, keyed by the token's exact bytes, so that
+// a client sending the same token with every request has it verified once: a full verification (two
+// strict JSON parses, base64url, HMAC or Ed25519) costs more than the rest of a proxied request's
+// policy. A remembered token is accepted again only while the verifier's clock reads between the end
+// of its verification and its exp (less any negative leeway): within that span every time-dependent
+// check of verify() passes again (nbf and iat only get easier as time goes on, exp is not reached),
+// and the verifier's keys and settings do not change. A key retired from the KeySet behind the
+// verifier while tokens it signed are remembered is still honoured for them until their exp. Rejected
+// tokens are never remembered: each is verified again and rejected with the same problem. Bounded,
+// least recently used first out. Thread-safe.
+class VerifiedTokenCache {
+ public:
+  static constexpr std::size_t kDefaultMaxEntries = 4096;
+  // Larger tokens are verified every time, so the cache's memory stays bounded by about
+  // max_entries * kMaxTokenBytes.
+  static constexpr std::size_t kMaxTokenBytes = 4096;
+
+  // Throws std::invalid_argument for a null verifier or max_entries 0.
+  explicit VerifiedTokenCache(std::shared_ptr<const TokenVerifier> verifier,
+                              std::size_t max_entries = kDefaultMaxEntries);
+
+  // As TokenVerifier::verify: the claims, or TokenRejected.
+  std::shared_ptr<const Claims> verify(std::string_view token);
+  std::size_t size() const;
+
+ private:
+  struct Entry {
+    std::string token;
+    std::shared_ptr<const Claims> claims;
+    TimePoint verified_at;  // the clock after the verification; earlier readings do not count
+    TimePoint valid_until;  // exclusive
+  };
+  using Entries = std::list<Entry>;  // most recently used first; nodes never move, so keys stay valid
+
+  std::shared_ptr<const TokenVerifier> verifier_;
+  std::size_t max_entries_;
+  mutable std::mutex mutex_;
+  Entries entries_;
+  std::unordered_map<std::string_view, Entries::iterator> index_;  // views into Entry::token
 };
 
 // The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive, RFC

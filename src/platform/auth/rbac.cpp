@@ -143,6 +143,14 @@ void require_role(const Claims& caller, Role role) {
   }
 }
 
+void require_verified(const Claims& caller) {
+  if (!caller.verified) {
+    throw errors::Forbidden(
+        "verify your phone number or email first: POST /api/v1/auth/verify with the code we sent (ask for a new one "
+        "at /api/v1/auth/verify/resend), then refresh your token");
+  }
+}
+
 void require_owner_or(const Claims& caller, std::string_view owner_user_id, std::string_view permission,
                       std::string_view what) {
   // Only a user's access token can own something: a service token's subject is a service name.

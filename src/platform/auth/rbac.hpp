@@ -51,6 +51,10 @@ bool allowed(const Claims& caller, std::string_view permission);
 void require(const Claims& caller, std::string_view permission);
 void require_role(const Claims& caller, Role role);
 
+// For actions that need a reachable person (booking a trip, driver payouts): throws errors::Forbidden
+// (403) telling how to verify when the token's "verified" claim is false.
+void require_verified(const Claims& caller);
+
 // The caller may act on an object owned by `owner_user_id` if it is theirs, or if one of their
 // roles holds `permission` (e.g. "bookings.read_any"). Otherwise throws errors::NotFound with the
 // detail "<what> not found" — the same answer the service must give for an object that does not

@@ -83,6 +83,19 @@ TEST(Rbac, RequireThrowsForbiddenNamingThePermission) {
   }
 }
 
+TEST(Rbac, UnverifiedAccountsAreToldHowToVerify) {
+  auto caller = user("usr_u", {"rider"});
+  caller.verified = false;
+  try {
+    require_verified(caller);
+    FAIL() << "allowed";
+  } catch (const errors::Forbidden& error) {
+    EXPECT_NE(error.detail().find("/api/v1/auth/verify"), std::string::npos) << error.detail();
+  }
+  caller.verified = true;
+  EXPECT_NO_THROW(require_verified(caller));
+}
+
 TEST(Rbac, OwnershipOrPermissionElseNotFound) {
   EXPECT_NO_THROW(require_owner_or(user("usr_1", {"rider"}), "usr_1", "bookings.read_any", "booking"));
   EXPECT_NO_THROW(require_owner_or(user("usr_s", {"support"}), "usr_1", "bookings.read_any", "booking"));

@@ -205,6 +205,91 @@ class EnvironmentOverrides {
   const Environment& env_;
 };
 
+std::string upper_name(std::string name) {
+  for (auto& c : name) c = (c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+// auth.*: token lifetimes, password hashing, login throttling, one-time codes and OAuth providers.
+void read_auth_settings(Reader& reader, const EnvironmentOverrides& env, AuthSettings& auth) {
+  auth.internal_key_file = reader.text("auth.internal_key_file");
+  auth.internal_jwt_secret = env.get("INTERNAL_JWT_SECRET").value_or(reader.text("auth.internal_jwt_secret"));
+  if (!auth.internal_jwt_secret.empty() && auth.internal_jwt_secret.size() < 32) {
+    throw ConfigError("config key auth.internal_jwt_secret (INTERNAL_JWT_SECRET): must be at least 32 bytes long");
+  }
+  auth.access_token_lifetime_s = static_cast<int>(reader.integer("auth.access_token_lifetime_s", 60, 3600, 900));
+  auth.refresh_token_lifetime_days = static_cast<int>(reader.integer("auth.refresh_token_lifetime_days", 1, 365, 30));
+  // libsodium's bounds: at least 1 pass and 8 KiB; production defaults are INTERACTIVE (2 passes, 64 MiB).
+  auth.password_ops_limit =
+      static_cast<unsigned long long>(env.integer("AUTH_PASSWORD_OPS_LIMIT", 1, 10, "auth.password_hashing.ops_limit")
+                                          .value_or(reader.integer("auth.password_hashing.ops_limit", 1, 10, 2)));
+  auth.password_mem_limit_kib = static_cast<std::size_t>(
+      env.integer("AUTH_PASSWORD_MEM_KIB", 8, 4 * 1024 * 1024, "auth.password_hashing.mem_limit_kib")
+          .value_or(reader.integer("auth.password_hashing.mem_limit_kib", 8, 4 * 1024 * 1024, 65536)));
+  auth.login_max_failures_per_account =
+      static_cast<int>(reader.integer("auth.login.max_failures_per_account", 1, 1000, 5));
+  auth.login_max_failures_per_ip = static_cast<int>(reader.integer("auth.login.max_failures_per_ip", 1, 100'000, 50));
+  auth.login_lockout_window_s = static_cast<int>(reader.integer("auth.login.lockout_window_s", 1, 86'400, 900));
+  auth.verification_code_ttl_s = static_cast<int>(reader.integer("auth.verification_code_ttl_s", 60, 86'400, 600));
+  auth.verification_max_attempts = static_cast<int>(reader.integer("auth.verification_max_attempts", 1, 20, 5));
+  auth.password_reset_ttl_s = static_cast<int>(reader.integer("auth.password_reset_ttl_s", 60, 86'400, 3600));
+
+  auto providers = reader.node("auth.oauth.providers");
+  reader.mark_known_prefix("auth.oauth.providers");
+  if (!providers || providers.IsNull()) return;
+  if (!providers.IsMap()) reader.fail("auth.oauth.providers", "must map provider names to their settings");
+  for (const auto& entry : providers) {
+    AuthSettings::OAuthProvider provider;
+    provider.name = entry.first.as<std::string>();
+    const auto key = "auth.oauth.providers." + provider.name;
+    const auto env_prefix = "OAUTH_" + upper_name(provider.name) + "_";
+    if (!entry.second.IsMap()) reader.fail(key, "must be a mapping (issuer, client_id, ...)");
+    std::map<std::string, std::string> fields;
+    for (const auto& field : entry.second) {
+      auto name = field.first.as<std::string>();
+      static const std::set<std::string> kKnown = {
+          "issuer",        "authorization_endpoint", "token_endpoint", "jwks_uri",           "client_id",
+          "client_secret", "redirect_uri",           "scopes",         "token_endpoint_auth"};
+      if (!kKnown.contains(name)) reader.fail(key + "." + name, "unknown provider setting; check its spelling");
+      if (name == "scopes") continue;
+      if (!field.second.IsScalar() && !field.second.IsNull()) reader.fail(key + "." + name, "must be a single value");
+      fields[name] = field.second.IsNull() ? "" : field.second.as<std::string>();
+    }
+    auto value = [&](const std::string& name) {
+      return env.get(env_prefix + upper_name(name)).value_or(fields.contains(name) ? fields[name] : "");
+    };
+    provider.issuer = value("issuer");
+    provider.authorization_endpoint = value("authorization_endpoint");
+    provider.token_endpoint = value("token_endpoint");
+    provider.jwks_uri = value("jwks_uri");
+    provider.client_id = value("client_id");
+    provider.client_secret = value("client_secret");
+    provider.redirect_uri = value("redirect_uri");
+    provider.scopes = reader.list(key + ".scopes");
+    if (fields.contains("token_endpoint_auth")) provider.token_endpoint_auth = fields["token_endpoint_auth"];
+    if (provider.token_endpoint_auth != "automatic" && provider.token_endpoint_auth != "client_secret_basic" &&
+        provider.token_endpoint_auth != "client_secret_post") {
+      reader.fail(key + ".token_endpoint_auth", "must be automatic, client_secret_basic or client_secret_post");
+    }
+    if (provider.scopes.empty()) provider.scopes = {"openid", "email", "profile"};
+    if (provider.client_id.empty()) continue;  // a preset not configured on this deployment
+    const bool explicit_endpoints =
+        !provider.authorization_endpoint.empty() && !provider.token_endpoint.empty() && !provider.jwks_uri.empty();
+    if (provider.issuer.empty()) reader.fail(key + ".issuer", "must be set (the provider's exact issuer URL)");
+    if (!explicit_endpoints &&
+        (!provider.authorization_endpoint.empty() || !provider.token_endpoint.empty() || !provider.jwks_uri.empty())) {
+      reader.fail(key, "give all three of authorization_endpoint, token_endpoint and jwks_uri, or none (discovery)");
+    }
+    if (provider.redirect_uri.empty()) {
+      reader.fail(key + ".redirect_uri", "must be set to our callback URL as registered with the provider");
+    }
+    if (std::find(provider.scopes.begin(), provider.scopes.end(), "openid") == provider.scopes.end()) {
+      reader.fail(key + ".scopes", "must include openid");
+    }
+    auth.oauth_providers.push_back(std::move(provider));
+  }
+}
+
 void require_scheme(const std::string& value, std::initializer_list<std::string_view> schemes, const std::string& key,
                     const std::string& variable) {
   if (starts_with_any(value, schemes)) return;
@@ -464,6 +549,18 @@ Config load(const LoadOptions& options) {
   config.auth.audience = reader.text("auth.audience", "intercab-api");
   if (config.auth.audience.empty()) reader.fail("auth.audience", "must not be empty");
   config.auth.ed25519_key_file = reader.text("auth.ed25519_key_file");
+  for (const auto& retired : reader.list("auth.retired_ed25519_key_files")) {
+    config.auth.retired_ed25519_key_files.emplace_back(retired);
+  }
+  if (config.auth.ed25519_key_file.empty() && !config.auth.retired_ed25519_key_files.empty()) {
+    reader.fail("auth.retired_ed25519_key_files", "needs auth.ed25519_key_file, the key that replaced them");
+  }
+  read_auth_settings(reader, env, config.auth);
+  if (!config.auth.internal_jwt_secret.empty() && config.auth.internal_jwt_secret == config.jwt_secret) {
+    throw ConfigError(
+        "config key auth.internal_jwt_secret (INTERNAL_JWT_SECRET): must differ from JWT_SECRET, so that a user token "
+        "can never pass as a service token");
+  }
 
   auto services = reader.node("services");
   if (!services || !services.IsMap() || services.size() == 0)
@@ -565,7 +662,27 @@ std::string Config::describe() const {
   out << YAML::Key << "auth" << YAML::Value << YAML::BeginMap << YAML::Key << "jwt_secret" << YAML::Value
       << mask(jwt_secret) << YAML::Key << "issuer" << YAML::Value << auth.issuer << YAML::Key << "audience"
       << YAML::Value << auth.audience << YAML::Key << "ed25519_key_file" << YAML::Value
-      << auth.ed25519_key_file.string() << YAML::EndMap;
+      << auth.ed25519_key_file.string() << YAML::Key << "internal_key_file" << YAML::Value
+      << auth.internal_key_file.string() << YAML::Key << "internal_jwt_secret" << YAML::Value
+      << mask(auth.internal_jwt_secret) << YAML::Key << "access_token_lifetime_s" << YAML::Value
+      << auth.access_token_lifetime_s << YAML::Key << "refresh_token_lifetime_days" << YAML::Value
+      << auth.refresh_token_lifetime_days << YAML::Key << "password_hashing" << YAML::Value << YAML::Flow
+      << YAML::BeginMap << YAML::Key << "ops_limit" << YAML::Value << auth.password_ops_limit << YAML::Key
+      << "mem_limit_kib" << YAML::Value << auth.password_mem_limit_kib << YAML::EndMap << YAML::Key << "login"
+      << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "max_failures_per_account" << YAML::Value
+      << auth.login_max_failures_per_account << YAML::Key << "max_failures_per_ip" << YAML::Value
+      << auth.login_max_failures_per_ip << YAML::Key << "lockout_window_s" << YAML::Value << auth.login_lockout_window_s
+      << YAML::EndMap << YAML::Key << "verification_code_ttl_s" << YAML::Value << auth.verification_code_ttl_s
+      << YAML::Key << "verification_max_attempts" << YAML::Value << auth.verification_max_attempts << YAML::Key
+      << "password_reset_ttl_s" << YAML::Value << auth.password_reset_ttl_s << YAML::Key << "oauth_providers"
+      << YAML::Value << YAML::BeginSeq;
+  for (const auto& provider : auth.oauth_providers) {
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << provider.name << YAML::Key << "issuer"
+        << YAML::Value << provider.issuer << YAML::Key << "client_id" << YAML::Value << provider.client_id << YAML::Key
+        << "client_secret" << YAML::Value << mask(provider.client_secret) << YAML::Key << "redirect_uri" << YAML::Value
+        << provider.redirect_uri << YAML::EndMap;
+  }
+  out << YAML::EndSeq << YAML::EndMap;
   out << YAML::Key << "gateway" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "routes" << YAML::Value << YAML::BeginSeq;
   for (const auto& route : gateway.routes) {

@@ -80,6 +80,48 @@ struct AuthSettings {
   // auth.ed25519_key_file: when set, access tokens are EdDSA with this PEM key; otherwise HS256
   // with jwt_secret (JWT_SECRET).
   std::filesystem::path ed25519_key_file;
+  // auth.retired_ed25519_key_files: earlier signing keys (PEM, private or public). Rotation: make a
+  // new key the ed25519_key_file and list the old one here until the tokens it signed have expired
+  // (access_token_lifetime_s): verifiers keep accepting them and the JWKS keeps publishing it.
+  std::vector<std::filesystem::path> retired_ed25519_key_files;
+
+  // Service tokens (/internal/v1 endpoints): auth.internal_key_file (Ed25519 PEM) or
+  // internal_jwt_secret (INTERNAL_JWT_SECRET, HS256); must differ from the access token key.
+  std::filesystem::path internal_key_file;
+  std::string internal_jwt_secret;
+
+  int access_token_lifetime_s = 900;     // auth.access_token_lifetime_s: 15 minutes
+  int refresh_token_lifetime_days = 30;  // auth.refresh_token_lifetime_days: an idle session ends after this
+
+  // argon2id (libsodium crypto_pwhash): auth.password_hashing.{ops_limit, mem_limit_kib}, or
+  // AUTH_PASSWORD_OPS_LIMIT / AUTH_PASSWORD_MEM_KIB. Tests lower them; production keeps INTERACTIVE.
+  unsigned long long password_ops_limit = 2;
+  std::size_t password_mem_limit_kib = 65536;
+
+  // Failed logins within lockout_window_s before further attempts are refused (429) until it ends.
+  int login_max_failures_per_account = 5;
+  int login_max_failures_per_ip = 50;
+  int login_lockout_window_s = 900;
+
+  int verification_code_ttl_s = 600;  // one-time codes for email/phone verification
+  int verification_max_attempts = 5;  // wrong codes before the code is void
+  int password_reset_ttl_s = 3600;    // single-use password reset tokens
+
+  // "Continue with Google/Facebook": OpenID Connect providers (auth.oauth.providers.<name>).
+  struct OAuthProvider {
+    std::string name;                    // the {provider} of /api/v1/auth/oauth/{provider}/start
+    std::string issuer;                  // discovery at <issuer>/.well-known/openid-configuration
+    std::string authorization_endpoint;  // explicit endpoints (all three) instead of discovery
+    std::string token_endpoint;
+    std::string jwks_uri;
+    std::string client_id;
+    std::string client_secret;  // OAUTH_<NAME>_CLIENT_SECRET
+    std::string redirect_uri;   // our callback as registered with the provider
+    std::vector<std::string> scopes;
+    std::string token_endpoint_auth = "automatic";  // automatic | client_secret_basic | client_secret_post
+  };
+  // Providers with a client_id; presets without one are listed in the file but not offered.
+  std::vector<OAuthProvider> oauth_providers;
 };
 
 struct GatewaySettings {

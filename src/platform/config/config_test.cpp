@@ -175,6 +175,51 @@ TEST_F(ConfigTest, DescribeMasksSecrets) {
   EXPECT_THAT(text, HasSubstr("booking:"));
 }
 
+TEST_F(ConfigTest, AuthDefaultsAreProductionGradeAndTestsLowerHashingByEnvironment) {
+  auto config = load_config();
+  EXPECT_EQ(config.auth.access_token_lifetime_s, 900);
+  EXPECT_EQ(config.auth.refresh_token_lifetime_days, 30);
+  EXPECT_EQ(config.auth.password_ops_limit, 2U);
+  EXPECT_EQ(config.auth.password_mem_limit_kib, 65536U);
+  EXPECT_EQ(config.auth.login_max_failures_per_account, 5);
+  EXPECT_EQ(config.auth.verification_code_ttl_s, 600);
+  EXPECT_TRUE(config.auth.oauth_providers.empty());  // presets without a client id are not offered
+  env_["AUTH_PASSWORD_OPS_LIMIT"] = "1";
+  env_["AUTH_PASSWORD_MEM_KIB"] = "8";
+  config = load_config();
+  EXPECT_EQ(config.auth.password_ops_limit, 1U);
+  EXPECT_EQ(config.auth.password_mem_limit_kib, 8U);
+  env_["AUTH_PASSWORD_MEM_KIB"] = "4";
+  EXPECT_THAT(load_error(), HasSubstr("AUTH_PASSWORD_MEM_KIB"));
+}
+
+TEST_F(ConfigTest, InternalSecretMustDifferFromTheUserTokenSecret) {
+  env_["JWT_SECRET"] = std::string(40, 'k');
+  env_["INTERNAL_JWT_SECRET"] = std::string(40, 'k');
+  EXPECT_THAT(load_error(), AllOf(HasSubstr("INTERNAL_JWT_SECRET"), HasSubstr("must differ")));
+  env_["INTERNAL_JWT_SECRET"] = std::string(40, 'i');
+  EXPECT_EQ(load_config().auth.internal_jwt_secret, std::string(40, 'i'));
+}
+
+TEST_F(ConfigTest, OAuthProvidersAreOfferedOnceConfiguredAndCheckedForCompleteness) {
+  env_["OAUTH_GOOGLE_CLIENT_ID"] = "123.apps.googleusercontent.com";
+  EXPECT_THAT(load_error(), AllOf(HasSubstr("auth.oauth.providers.google.redirect_uri"), HasSubstr("callback")));
+  env_["OAUTH_GOOGLE_REDIRECT_URI"] = "https://cabs.example.in/api/v1/auth/oauth/google/callback";
+  env_["OAUTH_GOOGLE_CLIENT_SECRET"] = "google-secret";
+  auto config = load_config();
+  ASSERT_EQ(config.auth.oauth_providers.size(), 1U);
+  EXPECT_EQ(config.auth.oauth_providers[0].name, "google");
+  EXPECT_EQ(config.auth.oauth_providers[0].issuer, "https://accounts.google.com");
+  EXPECT_EQ(config.auth.oauth_providers[0].client_secret, "google-secret");
+  EXPECT_EQ(config.describe().find("google-secret"), std::string::npos);
+  write_file(
+      "auth:\n  oauth:\n    providers:\n      local:\n        issuer: http://127.0.0.1:9\n"
+      "        client_id: c\n        redirect_uri: http://x/cb\n        scopes: [email]\n");
+  EXPECT_THAT(load_error(), HasSubstr("must include openid"));
+  write_file("auth:\n  oauth:\n    providers:\n      local:\n        isuer: http://127.0.0.1:9\n");
+  EXPECT_THAT(load_error(), HasSubstr("auth.oauth.providers.local.isuer"));
+}
+
 TEST_F(ConfigTest, DescribeMasksPasswordsInUrls) {
   env_["DB_CONNECTION"] = "postgresql://app:s3cret-pw@db:5432/intercab_{service}";
   env_["REDIS_URL"] = "redis://:redis-pw@cache:6379/0";

@@ -34,6 +34,10 @@ struct ForwardOutcome {
 struct ForwardPlan {
   // When set, this response is sent as is and nothing is forwarded (404, 429, CORS preflight...).
   std::optional<Response> respond;
+  // When set, the decision needs blocking work first (a call to another service): it runs on a
+  // worker thread and returns the real plan. Everything else in this plan is ignored. It must not
+  // throw; if it does, the client gets a 500 problem.
+  std::function<ForwardPlan(Request& head)> prepare;
 
   std::string upstream_name;                    // service name, for error messages
   std::string target;                           // request target sent upstream ("/api/v1/bookings?limit=5")

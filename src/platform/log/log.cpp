@@ -1,8 +1,6 @@
 // Structured JSON-lines logging (one object per line on stderr) with a per-thread request context.
 #include "platform/log/log.hpp"
 
-#include "platform/text/text.hpp"
-
 #include <spdlog/logger.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -17,6 +15,8 @@
 #include <mutex>
 #include <stdexcept>
 #include <utility>
+
+#include "platform/text/text.hpp"
 
 namespace intercab::log {
 
@@ -98,9 +98,6 @@ std::string rfc3339_utc_now() {
   return std::string(text, static_cast<std::size_t>(length));
 }
 
-
-
-
 // Makes any value serialisable as strict JSON: UTF-8 everywhere, and non-finite numbers (which Boost.JSON prints
 // as the non-JSON tokens Infinity and NaN) as strings.
 void make_strict_json(boost::json::value& value) {
@@ -127,7 +124,8 @@ void make_strict_json(boost::json::value& value) {
       if (!keys_valid) {
         boost::json::object rebuilt(object.storage());
         rebuilt.reserve(object.size());
-        for (auto& member : object) rebuilt.emplace(text::replace_invalid_utf8(member.key()), std::move(member.value()));
+        for (auto& member : object)
+          rebuilt.emplace(text::replace_invalid_utf8(member.key()), std::move(member.value()));
         object = std::move(rebuilt);
       }
       for (auto& member : object) make_strict_json(member.value());
@@ -142,7 +140,13 @@ bool is_core_key(std::string_view key) { return std::find(kCoreKeys.begin(), kCo
 
 void add_field(boost::json::object& line, std::string_view key, const boost::json::value& value) {
   if (is_core_key(key) || line.contains(key)) {
-    line.emplace("_" + std::string(key), value);
+    // Built by appending: GCC 12 at -O3 misreads `"_" + std::string(key)` as an overlapping copy
+    // (-Wrestrict), which breaks Release builds under -Werror.
+    std::string prefixed;
+    prefixed.reserve(key.size() + 1);
+    prefixed += '_';
+    prefixed += key;
+    line.emplace(prefixed, value);
   } else {
     line.emplace(key, value);
   }

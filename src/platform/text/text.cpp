@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <ctime>
 #include <random>
 
 namespace intercab::text {
@@ -74,12 +75,9 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
   return out;
 }
 
-std::string new_uuid_v4() {
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  // Unique, not secret: a fast per-thread generator, not a cryptographic one.
-  std::array<std::uint64_t, 2> words{random(), random()};
-  words[0] = (words[0] & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-  words[1] = (words[1] & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
+namespace {
+
+std::string format_uuid(std::array<std::uint64_t, 2> words) {
   constexpr char kHex[] = "0123456789abcdef";
   std::string id(36, '-');
   std::size_t position = 0;
@@ -89,6 +87,36 @@ std::string new_uuid_v4() {
     id[position++] = kHex[(word >> (60 - 4 * (nibble % 16))) & 0xf];
   }
   return id;
+}
+
+}  // namespace
+
+std::string new_uuid_v4() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  // Unique, not secret: a fast per-thread generator, not a cryptographic one.
+  std::array<std::uint64_t, 2> words{random(), random()};
+  words[0] = (words[0] & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  words[1] = (words[1] & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
+  return format_uuid(words);
+}
+
+std::string new_uuid_v7(std::chrono::system_clock::time_point now) {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  const auto millis =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+  std::array<std::uint64_t, 2> words{random(), random()};
+  words[0] = (millis << 16) | 0x7000ULL | (words[0] & 0x0fffULL);         // unix_ts_ms, version 7, rand_a
+  words[1] = (words[1] & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10, rand_b
+  return format_uuid(words);
+}
+
+std::string format_rfc3339_utc(std::chrono::system_clock::time_point time) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(time));
+  std::tm parts{};
+  gmtime_r(&seconds, &parts);
+  std::array<char, 32> text{};
+  const auto length = std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return std::string(text.data(), length);
 }
 
 }  // namespace intercab::text

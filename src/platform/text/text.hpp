@@ -1,6 +1,7 @@
 // Small text helpers shared by the platform libraries: UTF-8 decoding and repair, joining, ids.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -32,5 +33,12 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 
 // A random UUID (version 4) in its 36-character text form, for request and event ids.
 std::string new_uuid_v4();
+
+// A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Ids made later sort
+// later, which keeps B-tree inserts at the right edge and gives lists a stable creation order.
+std::string new_uuid_v7(std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
+// RFC 3339 in UTC with a Z and whole seconds: "2026-11-24T06:30:00Z" (API conventions).
+std::string format_rfc3339_utc(std::chrono::system_clock::time_point time);
 
 }  // namespace intercab::text

@@ -67,5 +67,23 @@ TEST(Uuid, IsVersion4TextAndUnique) {
   EXPECT_EQ(seen.size(), 1000U);
 }
 
+TEST(Uuid, Version7CarriesTheMillisecondsAndSortsByTime) {
+  const auto earlier = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'000));
+  const auto later = earlier + std::chrono::milliseconds(1);
+  const auto first = new_uuid_v7(earlier);
+  const auto second = new_uuid_v7(later);
+  ASSERT_EQ(first.size(), 36U);
+  EXPECT_EQ(first[14], '7');
+  EXPECT_TRUE(first[19] == '8' || first[19] == '9' || first[19] == 'a' || first[19] == 'b') << first;
+  EXPECT_EQ(first.substr(0, 13), "018bcfe5-6800");  // 1700000000000 ms = 0x18bcfe56800
+  EXPECT_LT(first, second);
+  EXPECT_NE(new_uuid_v7(earlier), new_uuid_v7(earlier));
+}
+
+TEST(Time, FormatsRfc3339InUtcWithWholeSeconds) {
+  const auto time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'795'501'800'750));
+  EXPECT_EQ(format_rfc3339_utc(time), "2026-11-24T06:30:00Z");
+}
+
 }  // namespace
 }  // namespace intercab::text
