@@ -89,4 +89,12 @@ Response Response::empty(int status) {
   return response;
 }
 
+Response Response::events(std::shared_ptr<EventStreamSource> source) {
+  Response response;
+  response.headers.set("Content-Type", "text/event-stream");
+  response.headers.set("Cache-Control", "no-store");
+  response.event_stream = std::move(source);
+  return response;
+}
+
 }  // namespace intercab::http

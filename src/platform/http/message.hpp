@@ -2,7 +2,11 @@
 #pragma once
 
 #include <boost/json/fwd.hpp>
+#include <chrono>
+#include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -58,14 +62,29 @@ struct Request {
   const std::string& param(const std::string& name) const { return path_params.at(name); }
 };
 
+// A server-sent events stream (text/event-stream) that a handler returns instead of a body. The
+// server sends the head at once, then calls `poll` on a worker thread every `poll_interval` and
+// writes what it returns (whole SSE events, "event: x\ndata: y\n\n"; empty = nothing new). The
+// stream ends when `poll` returns nullopt or throws, after `max_duration`, when the client goes away
+// or when the server drains; a comment line is sent after `heartbeat_interval` of silence so that
+// proxies keep the connection and a vanished client is noticed. `poll` may block (it may read Redis).
+struct EventStreamSource {
+  std::chrono::milliseconds poll_interval{1000};
+  std::chrono::milliseconds heartbeat_interval{15'000};
+  std::chrono::milliseconds max_duration{3'600'000};
+  std::function<std::optional<std::string>()> poll;
+};
+
 struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+  std::shared_ptr<EventStreamSource> event_stream;  // set: the body is this stream, `body` is ignored
 
   static Response json(const boost::json::value& body, int status = 200);
   static Response text(std::string body, std::string content_type, int status = 200);
   static Response empty(int status);
+  static Response events(std::shared_ptr<EventStreamSource> source);
 };
 
 }  // namespace intercab::http

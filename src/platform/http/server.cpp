@@ -239,6 +239,62 @@ asio::awaitable<Response> Server::Impl::dispatch(Request& request, const RouteMa
   co_return response;
 }
 
+asio::awaitable<void> Server::Impl::stream_events(beast::tcp_stream& stream, const Response& response,
+                                                  unsigned version) {
+  const auto source = response.event_stream;
+  bhttp::response<bhttp::empty_body> head{bhttp::status::ok, version};
+  for (const auto& [name, value] : response.headers.fields()) head.insert(name, value);
+  head.set("X-Accel-Buffering", "no");  // tells nginx-style proxies not to buffer the stream
+  head.keep_alive(false);
+  // HTTP/1.1 frames the stream in chunks; an HTTP/1.0 client reads until the connection closes.
+  const bool chunked = version == 11;
+  if (chunked) head.chunked(true);
+  bhttp::response_serializer<bhttp::empty_body> serializer{head};
+  stream.expires_after(limits.body_timeout);
+  if (auto [error, written] = co_await bhttp::async_write_header(stream, serializer, kAwaitable); error) co_return;
+
+  auto write_text = [&stream, chunked, this](const std::string& text) -> asio::awaitable<bool> {
+    stream.expires_after(limits.body_timeout);
+    if (chunked) {
+      auto [error, written] = co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(text)), kAwaitable);
+      co_return !error;
+    }
+    auto [error, written] = co_await asio::async_write(stream, asio::buffer(text), kAwaitable);
+    co_return !error;
+  };
+
+  const auto started = std::chrono::steady_clock::now();
+  auto last_write = started;
+  asio::steady_timer timer(stream.get_executor());
+  bool client_present = true;
+  while (client_present && !draining.load() && std::chrono::steady_clock::now() - started < source->max_duration) {
+    timer.expires_after(source->poll_interval);
+    co_await timer.async_wait(kAwaitable);
+    if (draining.load()) break;
+    auto polled = co_await asio::co_spawn(
+        runtime.workers.get_executor(),
+        [&source]() -> asio::awaitable<std::optional<std::string>> {
+          try {
+            co_return source->poll();
+          } catch (const std::exception& error) {
+            log::warn("event stream ended by its source", {{"error", error.what()}});
+            co_return std::nullopt;
+          }
+        },
+        asio::use_awaitable);
+    if (!polled) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (polled->empty() && now - last_write >= source->heartbeat_interval) *polled = ": keep-alive\n\n";
+    if (polled->empty()) continue;
+    client_present = co_await write_text(*polled);
+    last_write = now;
+  }
+  if (client_present && chunked) {
+    stream.expires_after(limits.body_timeout);
+    co_await asio::async_write(stream, bhttp::make_chunk_last(), kAwaitable);
+  }
+}
+
 // The body timeout bounds each read, not the whole body (as nginx's client_body_timeout): a
 // large upload takes as long as the client's pace needs, a stalled one ends. Reads use a
 // buffer larger than the head limit, restored for the next request head.
@@ -426,6 +482,11 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
     }
     if (draining.load()) keep_alive = false;
 
+    if (response.event_stream && response.status == 200 && !head_request) {
+      co_await stream_events(stream, response, version == 10 ? 10 : 11);
+      in_flight.fetch_sub(1);
+      break;
+    }
     auto out = detail::to_beast(response, version == 10 ? 10 : 11, keep_alive, head_request);
     stream.expires_after(limits.body_timeout);
     auto [write_error, written] = co_await bhttp::async_write(stream, out, kAwaitable);

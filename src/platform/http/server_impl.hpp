@@ -65,6 +65,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
   asio::awaitable<void> serve_connection(tcp::socket socket);
   asio::awaitable<Response> dispatch(Request& request, const RouteMatch& match);
+  // Writes `response`'s head and then its event stream until it ends; the connection closes after.
+  asio::awaitable<void> stream_events(beast::tcp_stream& stream, const Response& response, unsigned version);
   // Relays a request no route matched to an upstream chosen by `forwarder` (forward.cpp).
   // Returns whether the client connection may carry another request.
   asio::awaitable<bool> forward(beast::tcp_stream& client, beast::flat_buffer& buffer, RequestParser& parser,

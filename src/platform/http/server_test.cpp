@@ -42,6 +42,19 @@ class ServerTest : public ::testing::Test {
     router.add("GET", "/trace", [](Request& r) {
       return Response::json(boost::json::object{{"trace_id", r.trace.trace_id_hex()}, {"request_id", r.request_id}});
     });
+    router.add("GET", "/ticks", [this](Request&) {
+      auto source = std::make_shared<EventStreamSource>();
+      source->poll_interval = 20ms;
+      source->heartbeat_interval = 60ms;
+      source->poll = [this, sent = std::make_shared<int>(0)]() -> std::optional<std::string> {
+        ++*sent;
+        if (*sent > ticks_) return std::nullopt;
+        if (*sent > 1 && quiet_) return std::string{};
+        if (*sent % 2 == 0) return std::string{};  // nothing new this time
+        return "event: tick\ndata: " + std::to_string(*sent) + "\n\n";
+      };
+      return Response::events(source);
+    });
     runtime_ = std::make_unique<Runtime>(2, 2);
     server_ = std::make_unique<Server>(*runtime_, std::move(router), limits);
     port_ = server_->listen("127.0.0.1", 0);
@@ -74,7 +87,49 @@ class ServerTest : public ::testing::Test {
   std::uint16_t port_ = 0;
   std::atomic<bool> slow_started_{false};
   int slow_ms_ = 300;
+  int ticks_ = 5;
+  bool quiet_ = false;
 };
+
+TEST_F(ServerTest, StreamsServerSentEventsInChunksUntilTheSourceEnds) {
+  start();
+  RawConnection connection(port_);
+  ASSERT_TRUE(connection.send("GET /ticks HTTP/1.1\r\nHost: x\r\n\r\n"));
+  bool closed = false;
+  const auto raw = connection.read_until_close(5s, &closed);
+  EXPECT_TRUE(closed) << "the stream must end when its source returns nullopt";
+  EXPECT_THAT(raw, HasSubstr("HTTP/1.1 200 OK"));
+  EXPECT_THAT(raw, HasSubstr("Content-Type: text/event-stream"));
+  EXPECT_THAT(raw, HasSubstr("Transfer-Encoding: chunked"));
+  EXPECT_THAT(raw, HasSubstr("X-Request-Id: "));
+  EXPECT_THAT(raw, HasSubstr("event: tick\ndata: 1\n\n"));
+  EXPECT_THAT(raw, HasSubstr("event: tick\ndata: 3\n\n"));
+  EXPECT_THAT(raw, HasSubstr("event: tick\ndata: 5\n\n"));
+  EXPECT_THAT(raw, ::testing::EndsWith("0\r\n\r\n")) << "the last chunk closes the body";
+}
+
+TEST_F(ServerTest, EventStreamSendsHeartbeatsWhileQuietAndStopsOnDrain) {
+  ticks_ = 1'000'000;
+  quiet_ = true;
+  start();
+  RawConnection connection(port_);
+  ASSERT_TRUE(connection.send("GET /ticks HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(300ms);
+  server_->start_drain();
+  bool closed = false;
+  const auto raw = connection.read_until_close(5s, &closed);
+  EXPECT_TRUE(closed) << "draining must end open streams";
+  EXPECT_THAT(raw, HasSubstr("event: tick\ndata: 1\n\n"));
+  EXPECT_THAT(raw, HasSubstr(": keep-alive\n\n"));
+}
+
+TEST_F(ServerTest, HeadOfAnEventStreamSendsNoStream) {
+  start();
+  auto response = testing::request(port_, "HEAD", "/ticks", "", {});
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->header("content-type"), "text/event-stream");
+}
 
 TEST_F(ServerTest, ServesJsonWithRequestId) {
   start();

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "platform/errors/errors.hpp"
 #include "platform/log/log.hpp"
 #include "platform/metrics/process_metrics.hpp"
 
@@ -140,6 +141,33 @@ void ServiceBuilder::add_capability(std::string capability) { capabilities_.push
 
 void ServiceBuilder::set_openapi_yaml(std::string_view yaml) { openapi_yaml_ = std::string(yaml); }
 
+namespace {
+
+// A database or cache that cannot be reached is the server's temporary trouble, not a bug: every
+// route answers 503 with Retry-After for it (instead of a 500), so clients and the gateway retry.
+http::Router answer_outages_with_503(const http::Router& routes) {
+  http::Router wrapped;
+  for (const auto& route : routes.routes()) {
+    wrapped.add(
+        route.method, route.pattern,
+        [handler = route.handler](http::Request& request) -> http::Response {
+          try {
+            return handler(request);
+          } catch (const db::DatabaseUnavailable& outage) {
+            log::warn("database unavailable", {{"error", outage.what()}});
+            throw errors::Unavailable("the service's database is unavailable; retry shortly", 5);
+          } catch (const cache::CacheUnavailable& outage) {
+            log::warn("cache unavailable", {{"error", outage.what()}});
+            throw errors::Unavailable("the service's cache is unavailable; retry shortly", 5);
+          }
+        },
+        route.options);
+  }
+  return wrapped;
+}
+
+}  // namespace
+
 ServiceBuilder::Built ServiceBuilder::build() && {
   metrics::register_process_metrics(*metrics_);
   capabilities_.insert(capabilities_.begin(),
@@ -207,7 +235,7 @@ ServiceBuilder::Built ServiceBuilder::build() && {
     log::access(request.method, request.route, response.status, elapsed.count() * 1000.0);
     return response;
   };
-  return Built{std::move(router_), std::move(interceptor), metrics_, std::move(forwarder_)};
+  return Built{answer_outages_with_503(router_), std::move(interceptor), metrics_, std::move(forwarder_)};
 }
 
 }  // namespace intercab::service

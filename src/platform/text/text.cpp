@@ -119,4 +119,47 @@ std::string format_rfc3339_utc(std::chrono::system_clock::time_point time) {
   return std::string(text.data(), length);
 }
 
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339_utc(std::string_view text) {
+  using namespace std::chrono;
+  auto digits = [&text](std::size_t at, std::size_t count) -> std::optional<int> {
+    if (at + count > text.size()) return std::nullopt;
+    int value = 0;
+    for (std::size_t i = at; i < at + count; ++i) {
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      value = value * 10 + (text[i] - '0');
+    }
+    return value;
+  };
+  if (text.size() < 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' || text[16] != ':')
+    return std::nullopt;
+  const auto year = digits(0, 4);
+  const auto month = digits(5, 2);
+  const auto day = digits(8, 2);
+  const auto hour = digits(11, 2);
+  const auto minute = digits(14, 2);
+  const auto second = digits(17, 2);
+  if (!year || !month || !day || !hour || !minute || !second) return std::nullopt;
+  if (*hour > 23 || *minute > 59 || *second > 59) return std::nullopt;
+  const year_month_day date{std::chrono::year(*year), std::chrono::month(static_cast<unsigned>(*month)),
+                            std::chrono::day(static_cast<unsigned>(*day))};
+  if (!date.ok()) return std::nullopt;
+  std::size_t at = 19;
+  microseconds fraction{0};
+  if (text[at] == '.') {
+    ++at;
+    const std::size_t start = at;
+    long long scaled = 0;
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') {
+      if (at - start < 6) scaled = scaled * 10 + (text[at] - '0');
+      ++at;
+    }
+    const std::size_t count = at - start;
+    if (count == 0 || count > 9) return std::nullopt;
+    for (std::size_t i = count; i < 6; ++i) scaled *= 10;
+    fraction = microseconds(scaled);
+  }
+  if (at + 1 != text.size() || text[at] != 'Z') return std::nullopt;
+  return system_clock::time_point(sys_days(date)) + hours(*hour) + minutes(*minute) + seconds(*second) + fraction;
+}
+
 }  // namespace intercab::text

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,5 +41,9 @@ std::string new_uuid_v7(std::chrono::system_clock::time_point now = std::chrono:
 
 // RFC 3339 in UTC with a Z and whole seconds: "2026-11-24T06:30:00Z" (API conventions).
 std::string format_rfc3339_utc(std::chrono::system_clock::time_point time);
+
+// Parses "2026-11-24T06:30:00Z" or "2026-11-24T06:30:00.123456Z" (UTC only, up to 9 fraction digits,
+// kept to microseconds); nullopt for anything else, including impossible dates (2026-02-30).
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339_utc(std::string_view text);
 
 }  // namespace intercab::text

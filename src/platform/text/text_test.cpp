@@ -85,5 +85,21 @@ TEST(Time, FormatsRfc3339InUtcWithWholeSeconds) {
   EXPECT_EQ(format_rfc3339_utc(time), "2026-11-24T06:30:00Z");
 }
 
+TEST(Rfc3339, ParsesUtcTimestampsAndRejectsEverythingElse) {
+  using namespace std::chrono;
+  const auto whole = parse_rfc3339_utc("2026-11-24T06:30:00Z");
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(format_rfc3339_utc(*whole), "2026-11-24T06:30:00Z");
+  const auto fractional = parse_rfc3339_utc("2026-11-24T06:30:00.250Z");
+  ASSERT_TRUE(fractional);
+  EXPECT_EQ(duration_cast<milliseconds>(*fractional - *whole).count(), 250);
+  EXPECT_EQ(parse_rfc3339_utc("2024-02-29T00:00:00Z").has_value(), true);
+  for (const char* bad : {"", "2026-11-24", "2026-11-24T06:30:00", "2026-11-24T06:30:00+05:30", "2026-02-30T00:00:00Z",
+                          "2026-11-24T24:00:00Z", "2026-11-24T06:30:00.Z", "2026-11-24T06:30:00.1234567890Z",
+                          "2026-11-24 06:30:00Z", "2026-11-24T06:30:00Zjunk", "+026-11-24T06:30:00Z"}) {
+    EXPECT_FALSE(parse_rfc3339_utc(bad)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace intercab::text
