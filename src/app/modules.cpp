@@ -31,7 +31,7 @@ const std::vector<Module>& modules() {
        /*has_store=*/false},
       {"user", 8001, {}, &services::user::setup, /*has_store=*/true, &services::user::migrations},
       {"booking", 8002, {"user", "location", "driver", "payment"}, &services::booking::setup},
-      {"location", 8003, {}, &services::location::setup},
+      {"location", 8003, {}, &services::location::setup, /*has_store=*/true, &services::location::migrations},
       {"driver", 8004, {"user", "location"}, &services::driver::setup},
       {"payment", 8005, {"user"}, &services::payment::setup},
       {"notification", 8006, {"user"}, &services::notification::setup},

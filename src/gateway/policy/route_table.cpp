@@ -95,6 +95,8 @@ RouteTable default_route_table() {
     for (auto prefix : prefixes) routes.push_back({.prefix = std::string(prefix), .service = std::string(service)});
   }
   routes.push_back({.prefix = "/api/v1/notifications/stream", .service = "notification", .streaming = true});
+  // Live driver positions (SSE at /api/v1/locations/drivers/{id}/stream).
+  routes.push_back({.prefix = "/api/v1/locations/drivers", .service = "location", .streaming = true});
   return RouteTable(std::move(routes));
 }
 

@@ -100,7 +100,7 @@ TEST(RouteTable, DefaultTableRoutesEveryPrefixOfTheIssue) {
       {"/api/v1/admin/flags", "admin"},
   };
   for (const auto& [path, service] : expected) EXPECT_EQ(service_of(table, path), service) << path;
-  EXPECT_EQ(table.routes().size(), 20U);
+  EXPECT_EQ(table.routes().size(), 21U);
   EXPECT_EQ(service_of(table, "/.well-known/jwks.jsonx"), "<none>");
   EXPECT_EQ(service_of(table, "/.well-known/openid-configuration"), "<none>");
   EXPECT_EQ(service_of(table, "/internal/v1/users"), "<none>");

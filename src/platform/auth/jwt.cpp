@@ -452,4 +452,13 @@ std::optional<std::string_view> bearer_token(std::string_view authorization) {
   return token;
 }
 
+Claims verify_bearer(const TokenVerifier& verifier, std::string_view authorization, std::string_view what) {
+  if (authorization.empty()) {
+    throw errors::Unauthorized("this endpoint needs " + std::string(what) + ": Authorization: Bearer <token>");
+  }
+  const auto token = bearer_token(authorization);
+  if (!token) throw errors::Unauthorized("the Authorization header must use the Bearer scheme");
+  return verifier.verify(*token);
+}
+
 }  // namespace intercab::auth

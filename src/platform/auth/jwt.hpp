@@ -202,4 +202,10 @@ class VerifiedTokenCache {
 // 7235), or nullopt if the value uses another scheme or carries no token.
 std::optional<std::string_view> bearer_token(std::string_view authorization);
 
+// The claims of the bearer token in an Authorization header value, checked by `verifier`. Throws
+// errors::Unauthorized saying what to send when the header is missing or not Bearer, and
+// TokenRejected when the token does not verify. `what` names the token in the message ("an access
+// token", "a service token").
+Claims verify_bearer(const TokenVerifier& verifier, std::string_view authorization, std::string_view what);
+
 }  // namespace intercab::auth

@@ -55,6 +55,7 @@ constexpr PermissionGrant kPermissionTable[] = {
     {"bookings.read_any", kSupport | kAdmin, "read any booking and its event history"},
     {"bookings.cancel_any", kSupport | kAdmin, "cancel any booking on a customer's behalf"},
     {"drivers.read_any", kSupport | kAdmin, "read any driver's profile and documents"},
+    {"locations.read_any", kSupport | kAdmin, "follow any driver's live position and find drivers near a point"},
     {"payments.read_any", kSupport | kAdmin, "read any payment, refund or invoice"},
     {"refunds.create", kSupport | kAdmin, "refund a payment (the ledger records who)"},
     {"disputes.manage", kSupport | kAdmin, "open, work on and resolve payment disputes"},

@@ -117,7 +117,40 @@ bool is_unavailable_error(std::string_view message) {
   return false;
 }
 
+// Copies a reply into the tree callers see. Only RESP2 types arrive: the pool never switches to RESP3.
+RedisValue to_value(const redisReply& reply) {
+  RedisValue value;
+  switch (reply.type) {
+    case REDIS_REPLY_NIL:
+      return value;
+    case REDIS_REPLY_INTEGER:
+      value.type = RedisValue::Type::integer;
+      value.integer = reply.integer;
+      return value;
+    case REDIS_REPLY_STRING:
+      value.type = RedisValue::Type::string;
+      value.text = reply_text(reply);
+      return value;
+    case REDIS_REPLY_STATUS:
+      value.type = RedisValue::Type::status;
+      value.text = reply_text(reply);
+      return value;
+    case REDIS_REPLY_ARRAY:
+      value.type = RedisValue::Type::array;
+      value.elements.reserve(reply.elements);
+      for (std::size_t i = 0; i < reply.elements; ++i) value.elements.push_back(to_value(*reply.element[i]));
+      return value;
+    case REDIS_REPLY_ERROR:
+      // Only nested in an array (a script returning error tables); a top-level error was thrown already.
+      throw CacheError("Redis answered with an error inside a reply: " + reply_text(reply));
+    default:
+      throw CacheError("Redis answered with a reply of unexpected type " + std::to_string(reply.type));
+  }
+}
+
 }  // namespace
+
+RedisCache::Script::Script(std::string_view lua) : source(lua), sha1(sha1_hex(lua)) {}
 
 void RedisCache::ContextFree::operator()(redisContext* context) const { redisFree(context); }
 void RedisCache::ReplyFree::operator()(redisReply* reply) const { freeReplyObject(reply); }
@@ -128,8 +161,8 @@ RedisCache::RedisCache(RedisAddress address, const CacheOptions& options)
     : address_(std::move(address)),
       pool_size_(options.redis_pool_size),
       timeout_(options.redis_timeout),
-      compare_and_set_script_{std::string(kCompareAndSetLua), sha1_hex(kCompareAndSetLua)},
-      increment_script_{std::string(kIncrementLua), sha1_hex(kIncrementLua)} {
+      compare_and_set_script_(kCompareAndSetLua),
+      increment_script_(kIncrementLua) {
   if (pool_size_ < 1) throw std::invalid_argument("redis cache: redis_pool_size must be at least 1");
   if (timeout_ < 1ms) throw std::invalid_argument("redis cache: redis_timeout must be at least 1 ms");
   ignore_sigpipe_unless_handled();
@@ -232,9 +265,10 @@ RedisCache::Context RedisCache::connect(std::chrono::milliseconds timeout) {
 }
 
 RedisCache::Reply RedisCache::send(Lease& lease, std::span<const std::string_view> arguments) {
-  if (arguments.size() > kMaxArguments) throw std::logic_error("redis cache: too many command arguments");
-  std::array<const char*, kMaxArguments> argv{};
-  std::array<std::size_t, kMaxArguments> lengths{};
+  // Scripts and raw commands take any number of arguments (ZREM of many members): allocating these two
+  // vectors costs nothing next to the round trip.
+  std::vector<const char*> argv(arguments.size());
+  std::vector<std::size_t> lengths(arguments.size());
   for (std::size_t i = 0; i < arguments.size(); ++i) {
     argv[i] = arguments[i].data();
     lengths[i] = arguments[i].size();
@@ -266,10 +300,13 @@ RedisCache::Reply RedisCache::run(std::span<const std::string_view> arguments) {
   return reply;
 }
 
-RedisCache::Reply RedisCache::run_script(const Script& script, std::span<const std::string_view> keys_and_arguments) {
-  std::array<std::string_view, kMaxArguments> arguments{"EVALSHA", script.sha1, "1"};
-  std::copy(keys_and_arguments.begin(), keys_and_arguments.end(), arguments.begin() + 3);
-  const std::span<const std::string_view> command(arguments.data(), 3 + keys_and_arguments.size());
+RedisCache::Reply RedisCache::run_script(const Script& script, std::size_t key_count,
+                                         std::span<const std::string_view> keys_and_arguments) {
+  if (key_count > keys_and_arguments.size()) throw std::logic_error("redis cache: more script keys than arguments");
+  const auto key_count_text = std::to_string(key_count);
+  std::vector<std::string_view> arguments{"EVALSHA", script.sha1, key_count_text};
+  arguments.insert(arguments.end(), keys_and_arguments.begin(), keys_and_arguments.end());
+  const std::span<const std::string_view> command(arguments);
   Reply reply;
   {
     Lease lease(*this, timeout_, true);
@@ -287,6 +324,18 @@ RedisCache::Reply RedisCache::run_script(const Script& script, std::span<const s
     throw CacheError("Redis refused a cache script: " + message);
   }
   return reply;
+}
+
+RedisValue RedisCache::command(std::span<const std::string_view> arguments) {
+  if (arguments.empty()) throw std::invalid_argument("redis cache: a command needs at least its name");
+  return to_value(*run(arguments));
+}
+
+RedisValue RedisCache::eval(const Script& script, std::span<const std::string_view> keys,
+                            std::span<const std::string_view> arguments) {
+  std::vector<std::string_view> keys_and_arguments(keys.begin(), keys.end());
+  keys_and_arguments.insert(keys_and_arguments.end(), arguments.begin(), arguments.end());
+  return to_value(*run_script(script, keys.size(), keys_and_arguments));
 }
 
 std::optional<std::string> RedisCache::get(std::string_view key) {
@@ -324,7 +373,7 @@ std::int64_t RedisCache::increment(std::string_view key, std::int64_t delta,
   }
   const auto milliseconds = std::to_string(ttl_on_create->count());
   const std::array<std::string_view, 3> keys_and_arguments{key, delta_text, milliseconds};
-  const auto reply = run_script(increment_script_, keys_and_arguments);
+  const auto reply = run_script(increment_script_, 1, keys_and_arguments);
   const auto value =
       reply->type == REDIS_REPLY_STRING ? detail::parse_canonical_integer(reply_text(*reply)) : std::nullopt;
   if (!value) throw CacheError("Redis answered an increment with something other than an integer");
@@ -337,7 +386,7 @@ bool RedisCache::compare_and_set(std::string_view key, const std::optional<std::
   const auto milliseconds = ttl ? std::to_string(ttl->count()) : std::string("0");
   const std::array<std::string_view, 5> keys_and_arguments{
       key, expected ? "1" : "0", expected ? std::string_view(*expected) : std::string_view(), desired, milliseconds};
-  return run_script(compare_and_set_script_, keys_and_arguments)->integer == 1;
+  return run_script(compare_and_set_script_, 1, keys_and_arguments)->integer == 1;
 }
 
 std::optional<std::string> RedisCache::unavailable_reason() {

@@ -5,10 +5,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "platform/cache/cache.hpp"
@@ -19,8 +21,25 @@ struct redisReply;
 
 namespace intercab::cache {
 
+// One reply of Redis (RESP2), as command() and eval() return it. Error replies are never values: they are
+// thrown (CacheError, or CacheUnavailable for the replies of a Redis that cannot serve).
+struct RedisValue {
+  enum class Type { nil, integer, string, status, array };
+  Type type = Type::nil;
+  std::int64_t integer = 0;          // Type::integer
+  std::string text;                  // Type::string and Type::status
+  std::vector<RedisValue> elements;  // Type::array
+};
+
 class RedisCache final : public Cache {
  public:
+  // A Lua script for eval(), hashed once when built so that calls send only its SHA-1.
+  struct Script {
+    explicit Script(std::string_view lua);
+    std::string source;
+    std::string sha1;  // hex, for EVALSHA
+  };
+
   // Connects lazily: nothing is opened until the first operation. Throws std::invalid_argument on a
   // pool size below 1 or a timeout below 1 ms.
   RedisCache(RedisAddress address, const CacheOptions& options);
@@ -37,6 +56,16 @@ class RedisCache final : public Cache {
   std::optional<std::string> unavailable_reason() override;
   std::string_view adapter_name() const override { return "redis"; }
 
+  // Raw access for adapters built on Redis data types other than strings (geo sets, hashes, sorted
+  // sets). One command on a pooled connection, with the reconnects, backoff and errors of every other
+  // operation. Commands that change the state of a connection (SELECT, AUTH, HELLO, MULTI, WATCH,
+  // SUBSCRIBE, CLIENT ...) must not be sent: the connection goes back to the pool afterwards.
+  RedisValue command(std::span<const std::string_view> arguments);
+  // Runs `script` with EVALSHA (EVAL when Redis does not know it yet), atomically, same errors as command();
+  // a Lua error is a CacheError.
+  RedisValue eval(const Script& script, std::span<const std::string_view> keys,
+                  std::span<const std::string_view> arguments);
+
  private:
   struct ContextFree {
     void operator()(redisContext* context) const;
@@ -46,10 +75,6 @@ class RedisCache final : public Cache {
   };
   using Context = std::unique_ptr<redisContext, ContextFree>;
   using Reply = std::unique_ptr<redisReply, ReplyFree>;
-  struct Script {
-    std::string source;
-    std::string sha1;  // hex, for EVALSHA
-  };
 
   // A connection borrowed from the pool: a pooled one that is still open, or a new one. `timeout` bounds
   // the wait for a free slot and the connect; with `respect_backoff`, fails at once while the last
@@ -78,8 +103,9 @@ class RedisCache final : public Cache {
   // Lease + send + give back, throwing for error replies (CacheError, or CacheUnavailable for the
   // replies of a Redis that cannot serve: LOADING, BUSY, NOAUTH...).
   Reply run(std::span<const std::string_view> arguments);
-  // EVALSHA, falling back to EVAL when Redis does not know the script (restarted, SCRIPT FLUSH).
-  Reply run_script(const Script& script, std::span<const std::string_view> keys_and_arguments);
+  // EVALSHA, falling back to EVAL when Redis does not know the script (restarted, SCRIPT FLUSH). The first
+  // `key_count` of `keys_and_arguments` are the script's KEYS, the rest its ARGV.
+  Reply run_script(const Script& script, std::size_t key_count, std::span<const std::string_view> keys_and_arguments);
   [[noreturn]] void fail(const std::string& reason);
 
   const RedisAddress address_;

@@ -539,6 +539,20 @@ Config load(const LoadOptions& options) {
   events.retention_days = static_cast<int>(reader.integer("events.retention_days", 1, 3650, 7));
   events.duplicate_window_s = static_cast<int>(reader.integer("events.duplicate_window_s", 1, 86'400, 120));
 
+  auto& location = config.location;
+  location.cities_file = reader.text("location.cities_file");
+  location.states_file = reader.text("location.states_file");
+  location.road_edges_file = env.get("LOCATION_ROAD_EDGES_FILE").value_or(reader.text("location.road_edges_file"));
+  location.state_snap_km = reader.number("location.state_snap_km", 0, 200, 25);
+  location.max_route_stops = static_cast<int>(reader.integer("location.max_route_stops", 2, 100, 25));
+  location.max_matrix_side = static_cast<int>(reader.integer("location.max_matrix_side", 1, 1000, 100));
+  location.route_cache_ttl_s = static_cast<int>(reader.integer("location.route_cache_ttl_s", 0, 86'400, 600));
+  location.position_staleness_s = static_cast<int>(reader.integer("location.position_staleness_s", 5, 86'400, 120));
+  location.max_pings_per_batch = static_cast<int>(reader.integer("location.max_pings_per_batch", 1, 10'000, 100));
+  location.max_plausible_speed_kmh = reader.number("location.max_plausible_speed_kmh", 10, 2000, 250);
+  location.stream_poll_ms = static_cast<int>(reader.integer("location.stream_poll_ms", 50, 60'000, 1000));
+  location.stream_max_duration_s = static_cast<int>(reader.integer("location.stream_max_duration_s", 1, 86'400, 3600));
+
   config.jwt_secret = env.get("JWT_SECRET").value_or(reader.text("auth.jwt_secret"));
   if (!config.jwt_secret.empty() && config.jwt_secret.size() < 32) {
     throw ConfigError("config key auth.jwt_secret (JWT_SECRET): must be at least 32 bytes long (it has " +
@@ -683,6 +697,20 @@ std::string Config::describe() const {
         << provider.redirect_uri << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::EndMap;
+  out << YAML::Key << "location" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "cities_file" << YAML::Value << location.cities_file.string();
+  out << YAML::Key << "states_file" << YAML::Value << location.states_file.string();
+  out << YAML::Key << "road_edges_file" << YAML::Value << location.road_edges_file.string();
+  out << YAML::Key << "state_snap_km" << YAML::Value << location.state_snap_km;
+  out << YAML::Key << "max_route_stops" << YAML::Value << location.max_route_stops;
+  out << YAML::Key << "max_matrix_side" << YAML::Value << location.max_matrix_side;
+  out << YAML::Key << "route_cache_ttl_s" << YAML::Value << location.route_cache_ttl_s;
+  out << YAML::Key << "position_staleness_s" << YAML::Value << location.position_staleness_s;
+  out << YAML::Key << "max_pings_per_batch" << YAML::Value << location.max_pings_per_batch;
+  out << YAML::Key << "max_plausible_speed_kmh" << YAML::Value << location.max_plausible_speed_kmh;
+  out << YAML::Key << "stream_poll_ms" << YAML::Value << location.stream_poll_ms;
+  out << YAML::Key << "stream_max_duration_s" << YAML::Value << location.stream_max_duration_s;
+  out << YAML::EndMap;
   out << YAML::Key << "gateway" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "routes" << YAML::Value << YAML::BeginSeq;
   for (const auto& route : gateway.routes) {

@@ -163,6 +163,25 @@ struct EventsSettings {
   int duplicate_window_s = 120;     // NATS: Nats-Msg-Id deduplication window
 };
 
+// location.*: where the geography comes from and the limits of routing and live positions.
+struct LocationSettings {
+  // Empty: the files compiled into the binary (data/india_cities.csv, data/india_states.geojson).
+  std::filesystem::path cities_file;
+  std::filesystem::path states_file;
+  // A road network as an edge list (`from_id,to_id,distance_km,duration_min`, GeoNames ids) that
+  // replaces the synthetic highway graph; empty = synthetic.
+  std::filesystem::path road_edges_file;
+  double state_snap_km = 25;             // reverse geocoding: points this close to a state count as in it
+  int max_route_stops = 25;              // POST /routes accepts 2..this many stops
+  int max_matrix_side = 100;             // POST /routes/matrix: origins and destinations each up to this
+  int route_cache_ttl_s = 600;           // repeated route queries are answered from the cache this long
+  int position_staleness_s = 120;        // a driver's last ping older than this is not "nearby"
+  int max_pings_per_batch = 100;         // POST /locations
+  double max_plausible_speed_kmh = 250;  // a faster jump between two pings is flagged as implausible
+  int stream_poll_ms = 1000;             // SSE driver streams look for a new position this often
+  int stream_max_duration_s = 3600;      // and end after this long (clients reconnect)
+};
+
 struct Config {
   std::filesystem::path home;  // INTERCAB_HOME: holds config/, data/ and var/
   std::string log_level = "info";
@@ -176,6 +195,7 @@ struct Config {
   std::string jwt_secret;
   AuthSettings auth;
   GatewaySettings gateway;
+  LocationSettings location;
   std::string service_name;                // SERVICE_NAME: default target of `serve`
   std::optional<int> single_service_port;  // SERVICE_PORT: used only when one service runs
 

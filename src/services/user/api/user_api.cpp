@@ -385,12 +385,7 @@ class UserApi::Impl {
 
   // The caller's verified access token; 401 without one.
   auth::Claims caller(const http::Request& request) const {
-    auto header = request.header("Authorization");
-    if (header.empty())
-      throw errors::Unauthorized("this endpoint needs an access token: Authorization: Bearer <token>");
-    auto token = auth::bearer_token(header);
-    if (!token) throw errors::Unauthorized("the Authorization header must use the Bearer scheme");
-    return access_verifier_.verify(*token);
+    return auth::verify_bearer(access_verifier_, request.header("Authorization"), "an access token");
   }
 
   // The caller's account, active; a deactivated account's tokens are void even before they expire.
@@ -425,9 +420,7 @@ class UserApi::Impl {
   }
 
   void require_service_token(const http::Request& request) const {
-    auto token = auth::bearer_token(request.header("Authorization"));
-    if (!token) throw errors::Unauthorized("internal endpoints need a service token: Authorization: Bearer <token>");
-    service_verifier_.verify(*token);
+    auth::verify_bearer(service_verifier_, request.header("Authorization"), "a service token");
   }
 
   struct TokenPair {
