@@ -2,10 +2,69 @@
 #include "platform/http/message.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <charconv>
+#include <cmath>
 
 namespace intercab::http {
+namespace {
+
+void append_double(std::string& out, double number) {
+  if (!std::isfinite(number)) {
+    out += "null";
+    return;
+  }
+  std::array<char, 32> digits{};
+  const auto [end, error] = std::to_chars(digits.data(), digits.data() + digits.size(), number);
+  const std::string_view text(digits.data(), static_cast<std::size_t>(end - digits.data()));
+  out += text;
+  if (error == std::errc{} && text.find_first_of(".e") == std::string_view::npos) out += ".0";
+}
+
+void append_json(std::string& out, const boost::json::value& value) {
+  switch (value.kind()) {
+    case boost::json::kind::double_:
+      append_double(out, value.get_double());
+      return;
+    case boost::json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& element : value.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        append_json(out, element);
+      }
+      out += ']';
+      return;
+    }
+    case boost::json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& member : value.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        out += boost::json::serialize(member.key());
+        out += ':';
+        append_json(out, member.value());
+      }
+      out += '}';
+      return;
+    }
+    default:  // strings (escaping), integers, booleans, null
+      out += boost::json::serialize(value);
+      return;
+  }
+}
+
+}  // namespace
+
+std::string to_json_text(const boost::json::value& value) {
+  std::string out;
+  append_json(out, value);
+  return out;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -71,7 +130,7 @@ Response Response::json(const boost::json::value& body, int status) {
   Response response;
   response.status = status;
   response.headers.set("Content-Type", "application/json");
-  response.body = boost::json::serialize(body);
+  response.body = to_json_text(body);
   return response;
 }
 

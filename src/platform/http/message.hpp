@@ -75,6 +75,12 @@ struct EventStreamSource {
   std::function<std::optional<std::string>()> poll;
 };
 
+// JSON text of `value` as every response body is written: like boost::json::serialize, except that
+// numbers stored as doubles are written in their shortest round-trip decimal form ("28.499", "0.5",
+// "12.0", "1e+21"), which Boost 1.81 would write as "2.8499E1"; a double always keeps a '.' or an
+// exponent so that it parses back as a double. Non-finite doubles (which JSON cannot express) become null.
+std::string to_json_text(const boost::json::value& value);
+
 struct Response {
   int status = 200;
   Headers headers;

@@ -43,7 +43,7 @@ constexpr auto kFutureTolerance = std::chrono::seconds(120);
 // GPS fixes jitter by tens of metres; only jumps longer than this are judged by their speed.
 constexpr double kJumpCheckMinKm = 1.0;
 // Route cache entries are tagged with this so that a change of the response shape starts afresh.
-constexpr std::string_view kRouteCacheVersion = "v1";
+constexpr std::string_view kRouteCacheVersion = "v2";
 
 double round_to(double value, double step) { return std::round(value / step) * step; }
 double km_value(double km) { return round_to(km, 0.01); }
@@ -392,7 +392,7 @@ struct LocationApi::Impl {
                             "no road joins it to stops[" + std::to_string(unreachable.from) +
                                 "] (islands such as the Andamans are not connected to the mainland)");
     }
-    const auto text = boost::json::serialize(plan_json(plan, stops));
+    const auto text = http::to_json_text(plan_json(plan, stops));
     remember_route(key, text);
     routes->with({"miss"}).inc();
     auto response = http::Response::text(text, "application/json");
@@ -616,7 +616,7 @@ struct LocationApi::Impl {
       *last_sent = position->recorded_at;
       const auto id = std::chrono::duration_cast<std::chrono::milliseconds>(position->recorded_at.time_since_epoch());
       return "event: position\nid: " + std::to_string(id.count()) +
-             "\ndata: " + boost::json::serialize(position_json(*position)) + "\n\n";
+             "\ndata: " + http::to_json_text(position_json(*position)) + "\n\n";
     };
     return http::Response::events(std::move(source));
   }
