@@ -327,10 +327,12 @@ TEST_P(Location, RouteErrorsNameTheFieldAndWhatToChange) {
 
 TEST_P(Location, MatrixAnswersEveryPairAndNullForUnreachable) {
   auto port_blair = call("GET", "/api/v1/cities?q=Port%20Blair&limit=1").body.at("items").as_array()[0].at("id");
-  auto matrix = call("POST", "/api/v1/routes/matrix",
-                     object{{"origins", array{object{{"city_id", kDelhi}}, object{{"city_id", kMumbai}}}},
-                            {"destinations", array{object{{"city_id", kBengaluru}}, object{{"city_id", kDelhi}},
-                                                   object{{"city_id", port_blair}}}}});
+  const object request{{"origins", array{object{{"city_id", kDelhi}}, object{{"city_id", kMumbai}}}},
+                       {"destinations", array{object{{"city_id", kBengaluru}}, object{{"city_id", kDelhi}},
+                                              object{{"city_id", port_blair}}}}};
+  // A full matrix is costly: anonymous callers are turned away, any signed-in user is served.
+  EXPECT_EQ(call("POST", "/api/v1/routes/matrix", request).status, 401);
+  auto matrix = call("POST", "/api/v1/routes/matrix", request, token("0190f5a4-7c1e-7d2a-9b3c-0000000000cc", "rider"));
   ASSERT_EQ(matrix.status, 200) << matrix.raw.body;
   const auto& km = matrix.body.at("distances_km").as_array();
   ASSERT_EQ(km.size(), 2U);

@@ -49,9 +49,10 @@ TEST_F(LocationCorpus, EveryJsonEndpointAnswersEveryCorpusBodyAsItsPrefixDemands
   auto access_keys = std::make_shared<const auth::KeySet>(auth::SigningKey::hs256(config.jwt_secret));
   const auth::AccessTokenIssuer issuer(access_keys, {config.auth.issuer, config.auth.audience});
   const auto driver = issuer.issue({"0190f5a4-7c1e-7d2a-9b3c-1234567890ab", "test", {"driver"}, true}).token;
+  const auto rider = issuer.issue({"0190f5a4-7c1e-7d2a-9b3c-1234567890ac", "test", {"rider"}, true}).token;
   const std::vector<Endpoint> endpoints = {
       {"POST", "/api/v1/routes", ""},
-      {"POST", "/api/v1/routes/matrix", ""},
+      {"POST", "/api/v1/routes/matrix", rider},
       {"POST", "/api/v1/locations", driver},
   };
   const auto corpus =

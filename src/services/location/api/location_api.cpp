@@ -401,6 +401,8 @@ struct LocationApi::Impl {
   }
 
   http::Response route_matrix(http::Request& request) const {
+    // Up to 10,000 cells cost tens of milliseconds: only for callers the rate limits can meter.
+    caller(request);
     const auto side = static_cast<std::size_t>(deps.settings.max_matrix_side);
     const Object schema{{"origins", Array(stop_schema()).min_items(1).max_items(side)},
                         {"destinations", Array(stop_schema()).min_items(1).max_items(side)}};
