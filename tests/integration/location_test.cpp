@@ -218,7 +218,10 @@ TEST_P(Location, GeocodesTextAndReverseGeocodesPoints) {
   auto gurugram = call("GET", "/api/v1/geocode/reverse?lat=28.4595&lon=77.0266");
   ASSERT_EQ(gurugram.status, 200) << gurugram.raw.body;
   EXPECT_EQ(gurugram.body.at("state_code"), "IN-HR");
-  EXPECT_TRUE(gurugram.body.contains("city"));
+  ASSERT_TRUE(gurugram.body.contains("city"));
+  // The city answered lies in the state answered, although Delhi's cities are as near.
+  auto city = call("GET", "/api/v1/cities/" + std::to_string(gurugram.body.at("city").at("id").as_int64()));
+  EXPECT_EQ(city.body.at("state_code"), "IN-HR");
   EXPECT_LT(gurugram.body.at("distance_km").as_double(), 30);
   auto panaji = call("GET", "/api/v1/geocode/reverse?lat=15.4909&lon=73.8278");
   EXPECT_EQ(panaji.body.at("state_code"), "IN-GA");
@@ -246,7 +249,7 @@ TEST_P(Location, RoutesExplainTheirKilometresByState) {
   EXPECT_EQ(states.back().at("code"), "IN-GA");
   double state_km = 0;
   for (const auto& state : states) state_km += state.at("km").as_double();
-  EXPECT_NEAR(state_km, km, km * 0.005);
+  EXPECT_NEAR(state_km, km, 0.011) << "the rounded km per state add up to the rounded total";
   EXPECT_FALSE(route.body.at("polyline").as_string().empty());
   EXPECT_EQ(route.body.at("method").at("path"), "astar");
   EXPECT_EQ(route.body.at("method").at("order"), "fixed");
@@ -444,6 +447,17 @@ TEST_P(Location, SupportFollowsADriverLiveOverServerSentEvents) {
       15s))
       << received;
   EXPECT_THAT(received, HasSubstr("text/event-stream"));
+
+  // Each stream polls the store: a caller may hold five at a time, the sixth is refused.
+  std::vector<std::unique_ptr<testing::RawConnection>> more;
+  for (int i = 0; i < 4; ++i) {
+    more.push_back(std::make_unique<testing::RawConnection>(gateway_));
+    ASSERT_TRUE(more.back()->send("GET /api/v1/locations/drivers/" + driver +
+                                  "/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + support + "\r\n\r\n"));
+    ASSERT_TRUE(testing::eventually(
+        [&] { return more.back()->read_until_close(100ms).find("200 OK") != std::string::npos; }, 10s));
+  }
+  EXPECT_EQ(call("GET", "/api/v1/locations/drivers/" + driver + "/stream", std::nullopt, support).status, 429);
   const auto data_at = received.find("data: ", received.find("event: position"));
   ASSERT_NE(data_at, std::string::npos) << received;
   const auto data_end = received.find('\n', data_at);

@@ -550,7 +550,7 @@ Config load(const LoadOptions& options) {
   location.position_staleness_s = static_cast<int>(reader.integer("location.position_staleness_s", 5, 86'400, 120));
   location.max_pings_per_batch = static_cast<int>(reader.integer("location.max_pings_per_batch", 1, 10'000, 100));
   location.max_plausible_speed_kmh = reader.number("location.max_plausible_speed_kmh", 10, 2000, 250);
-  location.stream_poll_ms = static_cast<int>(reader.integer("location.stream_poll_ms", 50, 60'000, 1000));
+  location.stream_poll_ms = static_cast<int>(reader.integer("location.stream_poll_ms", 50, 5000, 1000));
   location.stream_max_duration_s = static_cast<int>(reader.integer("location.stream_max_duration_s", 1, 86'400, 3600));
 
   config.jwt_secret = env.get("JWT_SECRET").value_or(reader.text("auth.jwt_secret"));

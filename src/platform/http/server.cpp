@@ -267,10 +267,14 @@ asio::awaitable<void> Server::Impl::stream_events(beast::tcp_stream& stream, con
   auto last_write = started;
   asio::steady_timer timer(stream.get_executor());
   bool client_present = true;
+  bool first_poll = true;  // the client gets the current state at once, then every poll_interval
   while (client_present && !draining.load() && std::chrono::steady_clock::now() - started < source->max_duration) {
-    timer.expires_after(source->poll_interval);
-    co_await timer.async_wait(kAwaitable);
-    if (draining.load()) break;
+    if (!first_poll) {
+      timer.expires_after(source->poll_interval);
+      co_await timer.async_wait(kAwaitable);
+      if (draining.load()) break;
+    }
+    first_poll = false;
     auto polled = co_await asio::co_spawn(
         runtime.workers.get_executor(),
         [&source]() -> asio::awaitable<std::optional<std::string>> {
@@ -278,6 +282,9 @@ asio::awaitable<void> Server::Impl::stream_events(beast::tcp_stream& stream, con
             co_return source->poll();
           } catch (const std::exception& error) {
             log::warn("event stream ended by its source", {{"error", error.what()}});
+            co_return std::nullopt;
+          } catch (...) {
+            log::warn("event stream ended by its source (non-standard exception)");
             co_return std::nullopt;
           }
         },

@@ -4,8 +4,11 @@
 #include "services/location/location_module.hpp"
 
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -41,15 +44,34 @@ std::string data_text(const std::filesystem::path& configured, std::string_view 
   return configured.empty() ? std::string(embedded) : read_file(configured, what);
 }
 
+// FNV-1a over the data texts, in hex: cheap, stable across processes and builds (std::hash is not).
+std::string fingerprint(std::initializer_list<std::string_view> texts) {
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (const auto text : texts) {
+    for (const char c : text) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 1099511628211ULL;
+    }
+    hash ^= 0xff;  // separates the texts
+    hash *= 1099511628211ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+  return hex;
+}
+
 }  // namespace
 
 std::shared_ptr<const Geography> load_geography(const config::LocationSettings& settings) {
   const auto started = std::chrono::steady_clock::now();
+  const auto cities_text = data_text(settings.cities_file, embedded::location_cities_csv(), "cities");
+  const auto states_text = data_text(settings.states_file, embedded::location_states_geojson(), "states");
+  const auto edges_text =
+      settings.road_edges_file.empty() ? std::string() : read_file(settings.road_edges_file, "road edges");
   std::shared_ptr<Geography> geography;
   try {
-    geography = std::make_shared<Geography>(
-        geo::CityCatalog::parse_csv(data_text(settings.cities_file, embedded::location_cities_csv(), "cities")),
-        geo::StateMap::parse_geojson(data_text(settings.states_file, embedded::location_states_geojson(), "states")));
+    geography = std::make_shared<Geography>(geo::CityCatalog::parse_csv(cities_text),
+                                            geo::StateMap::parse_geojson(states_text));
   } catch (const std::invalid_argument& error) {
     throw std::runtime_error(std::string("location data: ") + error.what());
   }
@@ -57,18 +79,18 @@ std::shared_ptr<const Geography> load_geography(const config::LocationSettings& 
   nodes.reserve(geography->cities.all().size());
   for (const auto& city : geography->cities.all()) nodes.push_back({city.id, city.position, city.population});
   geo::RoadGraph graph;
-  if (settings.road_edges_file.empty()) {
+  if (edges_text.empty()) {
     graph = geo::RoadGraph::build_synthetic(nodes);
     geography->graph_source = "synthetic";
   } else {
     try {
-      graph = geo::RoadGraph::from_edge_list(nodes, read_file(settings.road_edges_file, "road edges"));
+      graph = geo::RoadGraph::from_edge_list(nodes, edges_text);
     } catch (const std::invalid_argument& error) {
       throw std::runtime_error("location.road_edges_file " + settings.road_edges_file.string() + ": " + error.what());
     }
-    geography->graph_source = "edges-" + std::to_string(std::filesystem::file_size(settings.road_edges_file)) + "-" +
-                              std::to_string(graph.edge_count());
+    geography->graph_source = "edge list";
   }
+  geography->data_version = fingerprint({cities_text, states_text, edges_text});
   const auto roads = graph.edge_count();
   geography->planner = std::make_unique<geo::RoutePlanner>(geography->cities, geography->states, std::move(graph));
   log::info(

@@ -4,9 +4,11 @@
 #include "services/location/api/location_api.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <vector>
@@ -40,14 +42,23 @@ using Clock = std::chrono::system_clock;
 constexpr std::string_view kTopic = "location.events";
 // Pings may come from a phone whose clock runs a little fast; beyond this they are refused.
 constexpr auto kFutureTolerance = std::chrono::seconds(120);
+// Live driver streams: each polls the position store once per stream_poll_ms on the worker pool, so
+// their number is bounded per caller and per instance.
+constexpr int kMaxStreamsPerCaller = 5;
+constexpr int kMaxOpenStreams = 2000;
+constexpr auto kTrackingRecheck = std::chrono::seconds(30);
+// Older pings describe where a driver was, not where they are: ignored.
+constexpr auto kMaxPingAge = std::chrono::hours(24);
 // GPS fixes jitter by tens of metres; only jumps longer than this are judged by their speed.
 constexpr double kJumpCheckMinKm = 1.0;
 // Route cache entries are tagged with this so that a change of the response shape starts afresh.
 constexpr std::string_view kRouteCacheVersion = "v2";
 
-double round_to(double value, double step) { return std::round(value / step) * step; }
-double km_value(double km) { return round_to(km, 0.01); }
-double minutes_value(double minutes) { return round_to(minutes, 0.1); }
+// Rounds to `per_unit` parts of a unit (100: hundredths). Dividing by an exact integer gives the
+// double nearest to the decimal, so responses read 0.35, not 0.35000000000000003.
+double round_to(double value, double per_unit) { return std::round(value * per_unit) / per_unit; }
+double km_value(double km) { return round_to(km, 100); }
+double minutes_value(double minutes) { return round_to(minutes, 10); }
 
 object city_json(const geo::City& city) {
   return object{{"id", city.id},
@@ -57,6 +68,32 @@ object city_json(const geo::City& city) {
                 {"lat", city.position.lat},
                 {"lon", city.position.lon},
                 {"population", city.population}};
+}
+
+// The km of each state rounded to 10 m so that they add up exactly to the rounded total (largest
+// remainder method): pricing charges per state and must not lose or invent a fraction of a km.
+std::vector<double> rounded_parts(const std::vector<intercab::location::StateDistance>& parts, double rounded_total) {
+  const auto total_units = std::llround(rounded_total * 100);
+  std::vector<long long> units(parts.size());
+  std::vector<std::pair<double, std::size_t>> remainders;
+  long long assigned = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const double exact = parts[i].km * 100;
+    units[i] = static_cast<long long>(std::floor(exact));
+    assigned += units[i];
+    remainders.emplace_back(exact - std::floor(exact), i);
+  }
+  std::sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (std::size_t k = 0; assigned < total_units && !remainders.empty(); ++k, ++assigned) {
+    ++units[remainders[k % remainders.size()].second];
+  }
+  for (std::size_t k = 0; assigned > total_units && !remainders.empty(); ++k, --assigned) {
+    auto& unit = units[remainders[remainders.size() - 1 - k % remainders.size()].second];
+    if (unit > 0) --unit;
+  }
+  std::vector<double> km;
+  for (auto value : units) km.push_back(static_cast<double>(value) / 100);
+  return km;
 }
 
 // Page cursors of ranked lists: base64url("o:<offset>"); anything else is a 422 on `cursor`.
@@ -139,7 +176,7 @@ bool plausible_driver_id(std::string_view id) {
 
 }  // namespace
 
-struct LocationApi::Impl {
+struct LocationApi::Impl : std::enable_shared_from_this<LocationApi::Impl> {
   explicit Impl(LocationApiDependencies dependencies)
       : deps(std::move(dependencies)),
         access_verifier(deps.access_keys, auth::VerifierSettings::access_tokens(deps.issuer, deps.audience)),
@@ -158,6 +195,10 @@ struct LocationApi::Impl {
   metrics::Family<metrics::Counter>* pings = nullptr;
   metrics::Family<metrics::Counter>* routes = nullptr;
   metrics::Family<metrics::Counter>* crossings = nullptr;
+  mutable std::atomic<long long> last_purge_ms{0};
+  mutable std::mutex streams_mutex;
+  mutable std::map<std::string, int> streams_by_subject;
+  mutable int open_streams = 0;
   mutable std::mutex grants_mutex;
   std::vector<TrackingGrant> grants;
 
@@ -175,8 +216,12 @@ struct LocationApi::Impl {
 
   bool may_track(const auth::Claims& claims, std::string_view driver_id) const {
     if (claims.subject == driver_id || auth::allowed(claims, "locations.read_any")) return true;
-    std::lock_guard lock(grants_mutex);
-    return std::any_of(grants.begin(), grants.end(),
+    std::vector<TrackingGrant> current;
+    {
+      std::lock_guard lock(grants_mutex);  // grants may do I/O: call them outside the lock
+      current = grants;
+    }
+    return std::any_of(current.begin(), current.end(),
                        [&](const TrackingGrant& grant) { return grant(claims, driver_id); });
   }
 
@@ -197,7 +242,7 @@ struct LocationApi::Impl {
     const auto offset = decode_offset_cursor(query.find<std::string>("cursor"));
     return http::Response::json(page_json(matches, offset, limit, [](const geo::CityCatalog::Match& match) {
       auto item = city_json(*match.city);
-      item["score"] = round_to(match.score, 0.001);
+      item["score"] = round_to(match.score, 1000);
       if (match.matched_name != match.city->name) item["matched_name"] = match.matched_name;
       return item;
     }));
@@ -235,9 +280,21 @@ struct LocationApi::Impl {
                              {"state_code", candidate.city->state_code},
                              {"lat", candidate.city->position.lat},
                              {"lon", candidate.city->position.lon},
-                             {"confidence", round_to(candidate.confidence, 0.001)}});
+                             {"confidence", round_to(candidate.confidence, 1000)}});
     }
     return http::Response::json(object{{"items", std::move(items)}, {"next_cursor", nullptr}});
+  }
+
+  // The nearest city in `state_code`, so that the city and the state answered agree; the nearest
+  // city anywhere for a state without cities of our size (Sikkim, Lakshadweep, Ladakh...).
+  std::optional<geo::CityCatalog::Nearest> nearest_city(geo::LatLon point, std::string_view state_code) const {
+    std::optional<geo::CityCatalog::Nearest> best;
+    for (const auto& city : geography().cities.all()) {
+      if (city.state_code != state_code) continue;
+      const double km = geo::great_circle_km(point, city.position);
+      if (!best || km < best->distance_km) best = geo::CityCatalog::Nearest{&city, km};
+    }
+    return best ? best : geography().cities.nearest(point);
   }
 
   http::Response reverse_geocode(http::Request& request) const {
@@ -249,9 +306,8 @@ struct LocationApi::Impl {
                                        std::to_string(static_cast<int>(deps.settings.state_snap_km)) +
                                        " km from every Indian state or union territory; we serve India only");
     }
-    const auto nearest = geography().cities.nearest(point);
     object body{{"state", state->state->name}, {"state_code", state->state->code}};
-    if (nearest) {
+    if (const auto nearest = nearest_city(point, state->state->code)) {
       body["city"] = object{{"id", nearest->city->id}, {"name", nearest->city->name}};
       body["distance_km"] = km_value(nearest->distance_km);
     }
@@ -310,8 +366,9 @@ struct LocationApi::Impl {
     array order;
     for (auto index : plan.order) order.push_back(index);
     array states;
-    for (const auto& state : plan.states) {
-      states.push_back(object{{"code", state.code}, {"name", state.name}, {"km", km_value(state.km)}});
+    const auto state_km = rounded_parts(plan.states, km_value(plan.km));
+    for (std::size_t i = 0; i < plan.states.size(); ++i) {
+      states.push_back(object{{"code", plan.states[i].code}, {"name", plan.states[i].name}, {"km", state_km[i]}});
     }
     array stop_items;
     for (const auto& stop : stops) {
@@ -335,7 +392,7 @@ struct LocationApi::Impl {
   std::string route_cache_key(const std::vector<geo::Stop>& stops, bool round_trip, bool optimize) const {
     std::ostringstream key;
     key.precision(7);
-    key << "location:route:" << kRouteCacheVersion << ':' << geography().graph_source << ':' << (round_trip ? 'r' : 'o')
+    key << "location:route:" << kRouteCacheVersion << ':' << geography().data_version << ':' << (round_trip ? 'r' : 'o')
         << (optimize ? 'x' : 'f');
     for (const auto& stop : stops) {
       if (stop.city_id) {
@@ -449,6 +506,21 @@ struct LocationApi::Impl {
     geo::DriverPosition position;
   };
 
+  // Drivers who stopped sending are dropped from the index every half staleness period, by whichever
+  // ingest request comes first; answers already leave them out, this keeps the index small.
+  void purge_stale_positions_now_and_then(Clock::time_point now) const {
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    const auto period_ms = deps.settings.position_staleness_s * 500LL;
+    auto last = last_purge_ms.load();
+    if (now_ms - last < period_ms || !last_purge_ms.compare_exchange_strong(last, now_ms)) return;
+    try {
+      const auto purged = deps.positions->purge_stale(now);
+      if (purged > 0) log::info("stale driver positions purged", {{"count", purged}});
+    } catch (const std::exception& error) {
+      log::warn("could not purge stale driver positions", {{"error", error.what()}});
+    }
+  }
+
   const geo::State* state_at(geo::LatLon point) const {
     auto located = geography().states.locate(point, deps.settings.state_snap_km);
     return located ? located->state : nullptr;
@@ -490,13 +562,15 @@ struct LocationApi::Impl {
     array flagged;
     std::size_t accepted = 0;
     std::vector<events::Event> crossing_events;
-    // The position the next ping is judged against: the stored one, then each ping applied.
-    auto previous = deps.positions->latest(claims.subject, Clock::time_point::min() + std::chrono::hours(24 * 365));
+    // Jumps are judged against the driver's fresh position: after a gap (or before any ping) there is
+    // nothing to compare with, so one bad fix can never lock a driver out for long.
+    auto previous = deps.positions->latest(claims.subject, now);
     for (const auto& input : inputs) {
       const auto& position = input.position;
-      if (position.recorded_at > now + kFutureTolerance) {
-        ignored.push_back(object{{"index", input.index}, {"reason", "recorded_in_future"}});
-        pings->with({"future"}).inc();
+      if (position.recorded_at > now + kFutureTolerance || position.recorded_at < now - kMaxPingAge) {
+        const bool future = position.recorded_at > now;
+        ignored.push_back(object{{"index", input.index}, {"reason", future ? "recorded_in_future" : "too_old"}});
+        pings->with({future ? "future" : "too_old"}).inc();
         continue;
       }
       if (previous && position.recorded_at <= previous->recorded_at) {
@@ -506,7 +580,9 @@ struct LocationApi::Impl {
         continue;
       }
       if (previous) {
-        const double km = geo::great_circle_km(previous->position, position.position);
+        // Both fixes may be off by their accuracy radius; only the distance beyond that counts.
+        const double km = std::max(0.0, geo::great_circle_km(previous->position, position.position) -
+                                            (previous->accuracy_m + position.accuracy_m) / 1000.0);
         const double hours = std::chrono::duration<double>(position.recorded_at - previous->recorded_at).count() / 3600;
         const double speed = km / std::max(hours, 1e-9);
         if (km > kJumpCheckMinKm && speed > deps.settings.max_plausible_speed_kmh) {
@@ -520,14 +596,17 @@ struct LocationApi::Impl {
       }
       const auto result = deps.positions->upsert(position);
       if (!result.applied) {
-        ignored.push_back(object{{"index", input.index}, {"reason", "out_of_order"}});
-        pings->with({"out_of_order"}).inc();
+        const bool duplicate = result.previous && result.previous->recorded_at == position.recorded_at;
+        ignored.push_back(object{{"index", input.index}, {"reason", duplicate ? "duplicate" : "out_of_order"}});
+        pings->with({duplicate ? "duplicate" : "out_of_order"}).inc();
         continue;
       }
       ++accepted;
       pings->with({"accepted"}).inc();
-      if (previous) {
-        const auto* from_state = state_at(previous->position);
+      // The crossing is decided on the position the store replaced, read atomically with the write,
+      // so two concurrent batches of one driver cannot both report the same crossing.
+      if (result.previous) {
+        const auto* from_state = state_at(result.previous->position);
         const auto* to_state = state_at(position.position);
         if (from_state != nullptr && to_state != nullptr && from_state != to_state) {
           crossing_events.push_back(events::make_event("location", "driver.state_entered", claims.subject,
@@ -541,6 +620,7 @@ struct LocationApi::Impl {
       }
       previous = position;
     }
+    purge_stale_positions_now_and_then(now);
     if (!crossing_events.empty()) {
       deps.store->transact([&](db::Tx& tx) {
         for (const auto& event : crossing_events) events::publish(tx, kTopic, event);
@@ -563,7 +643,7 @@ struct LocationApi::Impl {
       items.push_back(object{{"driver_id", driver.driver_id},
                              {"lat", driver.position.lat},
                              {"lon", driver.position.lon},
-                             {"distance_km", round_to(driver.distance_km, 0.001)},
+                             {"distance_km", round_to(driver.distance_km, 1000)},
                              {"recorded_at", format_time(driver.recorded_at)}});
     }
     return http::Response::json(object{{"items", std::move(items)}, {"next_cursor", nullptr}});
@@ -596,24 +676,64 @@ struct LocationApi::Impl {
     return http::Response::json(position_json(*position));
   }
 
+  // A place among the open driver streams, given back when the stream ends (its source is destroyed).
+  class StreamSlot {
+   public:
+    StreamSlot(std::shared_ptr<const Impl> owner, std::string subject)
+        : owner_(std::move(owner)), subject_(std::move(subject)) {}
+    ~StreamSlot() {
+      std::lock_guard lock(owner_->streams_mutex);
+      --owner_->open_streams;
+      if (--owner_->streams_by_subject[subject_] == 0) owner_->streams_by_subject.erase(subject_);
+    }
+    StreamSlot(const StreamSlot&) = delete;
+    StreamSlot& operator=(const StreamSlot&) = delete;
+
+   private:
+    std::shared_ptr<const Impl> owner_;
+    std::string subject_;
+  };
+
+  std::shared_ptr<StreamSlot> take_stream_slot(const std::string& subject) const {
+    std::lock_guard lock(streams_mutex);
+    if (open_streams >= kMaxOpenStreams) {
+      throw errors::Unavailable("too many live streams are open on this instance; retry shortly", 30);
+    }
+    auto& mine = streams_by_subject[subject];
+    if (mine >= kMaxStreamsPerCaller) {
+      throw errors::TooManyRequests("at most " + std::to_string(kMaxStreamsPerCaller) +
+                                        " live streams per user; close one before opening another",
+                                    30);
+    }
+    ++mine;
+    ++open_streams;
+    return std::make_shared<StreamSlot>(shared_from_this(), subject);
+  }
+
   http::Response driver_stream(http::Request& request) const {
     const auto claims = caller(request);
     const std::string driver_id = tracked_driver(request, claims);
     auto source = std::make_shared<http::EventStreamSource>();
     source->poll_interval = std::chrono::milliseconds(deps.settings.stream_poll_ms);
     source->max_duration = std::chrono::seconds(deps.settings.stream_max_duration_s);
-    // The token's expiry also ends the stream: a revoked rider must not follow a driver forever.
-    const auto token_expires = claims.expires_at;
-    source->poll = [positions = deps.positions, driver_id, token_expires,
+    // The token's expiry ends the stream, and the right to follow is checked again every
+    // kTrackingRecheck: a rider whose trip ended must not follow the driver any longer.
+    source->poll = [self = shared_from_this(), slot = take_stream_slot(claims.subject), claims, driver_id,
                     last_sent = std::make_shared<Clock::time_point>(),
+                    next_check = std::make_shared<Clock::time_point>(Clock::now() + kTrackingRecheck),
                     ended = std::make_shared<bool>(false)]() -> std::optional<std::string> {
       const auto now = Clock::now();
       if (*ended) return std::nullopt;
-      if (now >= token_expires) {
+      auto end_because = [&ended](std::string_view reason) {
         *ended = true;  // one last event telling why, then the stream closes
-        return "event: end\ndata: {\"reason\":\"token_expired\"}\n\n";
+        return "event: end\ndata: {\"reason\":\"" + std::string(reason) + "\"}\n\n";
+      };
+      if (now >= claims.expires_at) return end_because("token_expired");
+      if (now >= *next_check) {
+        *next_check = now + kTrackingRecheck;
+        if (!self->may_track(claims, driver_id)) return end_because("access_revoked");
       }
-      auto position = positions->latest(driver_id, now);
+      auto position = self->deps.positions->latest(driver_id, now);
       if (!position || position->recorded_at <= *last_sent) return std::string{};
       *last_sent = position->recorded_at;
       const auto id = std::chrono::duration_cast<std::chrono::milliseconds>(position->recorded_at.time_since_epoch());

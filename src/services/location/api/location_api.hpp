@@ -33,7 +33,10 @@ struct Geography {
   intercab::location::CityCatalog cities;
   intercab::location::StateMap states;
   std::unique_ptr<intercab::location::RoutePlanner> planner;
-  std::string graph_source;  // "synthetic" or the edge-list file, for /version and route cache keys
+  std::string graph_source;  // "synthetic" or "edge list"
+  // A fingerprint of the city, state and road data: route cache entries made from other data (a
+  // rolling deploy, an edited edge list) are never served.
+  std::string data_version;
 };
 
 // Whether `caller` may follow driver `driver_id` live. The driver themself, support and admin always

@@ -64,7 +64,8 @@ CitySync sync_cities(db::Database& store, std::span<const City> cities) {
       auto found = stored.find(id);
       if (found == stored.end()) {
         sql << "INSERT INTO cities (id, name, name_ascii, state, state_code, lat, lon, population, updated_at) "
-               "VALUES (:id, :name, :name_ascii, :state, :state_code, :lat, :lon, :population, :updated_at)",
+               "VALUES (:id, :name, :name_ascii, :state, :state_code, :lat, :lon, :population, :updated_at) "
+               "ON CONFLICT (id) DO NOTHING",  // another instance starting at the same time inserted it
             soci::use(id), soci::use(city.name), soci::use(city.name_ascii), soci::use(city.state),
             soci::use(city.state_code), soci::use(lat), soci::use(lon), soci::use(population), soci::use(now);
         ++result.inserted;
