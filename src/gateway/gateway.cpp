@@ -183,7 +183,7 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
   }
 
   http::Headers response_headers;
-  for (const auto& [name, value] : cors_.response_headers(origin)) response_headers.add(name, value);
+  for (auto& [name, value] : cors_.response_headers(origin)) response_headers.add(std::move(name), std::move(value));
   const auto* route = routes_.match(head.path);
   Authentication authentication;
   if (route != nullptr && route->requires_token) authentication = authenticate(head, *route);
@@ -192,7 +192,7 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
   const std::string user_id = authentication.claims ? authentication.claims->subject : std::string();
   const auto decision = limiter_.take(client_key("", user_id, head.remote_address), RateLimiter::Clock::now());
   if (decision.failed_open) rate_limit_failed_open_.inc();
-  for (const auto& [name, value] : rate_limit_headers(decision)) response_headers.set(name, value);
+  for (auto& [name, value] : rate_limit_headers(decision)) response_headers.set(name, std::move(value));
   if (!decision.allowed) {
     rate_limited_.inc();
     return reject(head,

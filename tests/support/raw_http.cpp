@@ -47,8 +47,25 @@ std::size_t parse_one(const std::string& bytes, std::size_t offset, bool head_on
   }
   std::size_t length = 0;
   bool no_body = head_only || out.status == 204 || out.status == 304 || (out.status >= 100 && out.status < 200);
-  if (!no_body && out.headers.count("content-length")) length = std::stoul(out.headers["content-length"]);
   const std::size_t body_start = head_end + 4;
+  if (!no_body && lower(out.header("transfer-encoding")) == "chunked") {
+    // Chunks (hex size, CRLF, data, CRLF) up to the zero-size one and an empty trailer.
+    std::size_t chunk = body_start;
+    while (true) {
+      const auto size_end = bytes.find("\r\n", chunk);
+      if (size_end == std::string::npos) return 0;
+      const auto size = std::stoul(bytes.substr(chunk, size_end - chunk), nullptr, 16);
+      chunk = size_end + 2;
+      if (size == 0) {
+        if (bytes.compare(chunk, 2, "\r\n") != 0) return 0;
+        return chunk + 2 - offset;
+      }
+      if (bytes.size() < chunk + size + 2) return 0;
+      out.body += bytes.substr(chunk, size);
+      chunk += size + 2;
+    }
+  }
+  if (!no_body && out.headers.count("content-length")) length = std::stoul(out.headers["content-length"]);
   if (bytes.size() < body_start + length) return 0;
   out.body = bytes.substr(body_start, length);
   return body_start + length - offset;

@@ -62,6 +62,7 @@ CorsPolicy::CorsPolicy(CorsSettings settings) : settings_(std::move(settings)) {
     }
   }
   if (settings_.max_age_s < 0) throw std::invalid_argument("CORS: max_age_s must not be negative");
+  exposed_headers_ = join(settings_.exposed_headers);
 }
 
 bool CorsPolicy::is_preflight(std::string_view method, const http::Headers& headers) {
@@ -121,7 +122,7 @@ HeaderList CorsPolicy::response_headers(std::string_view origin) const {
     headers.emplace_back("Access-Control-Allow-Origin", any_origin_ ? "*" : std::string(origin));
     if (settings_.allow_credentials) headers.emplace_back("Access-Control-Allow-Credentials", "true");
     if (!settings_.exposed_headers.empty()) {
-      headers.emplace_back("Access-Control-Expose-Headers", join(settings_.exposed_headers));
+      headers.emplace_back("Access-Control-Expose-Headers", exposed_headers_);
     }
   }
   headers.emplace_back("Vary", "Origin");

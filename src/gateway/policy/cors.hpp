@@ -58,6 +58,7 @@ class CorsPolicy {
  private:
   CorsSettings settings_;
   bool any_origin_ = false;
+  std::string exposed_headers_;  // settings_.exposed_headers joined once, for every response
 };
 
 }  // namespace intercab::gateway

@@ -56,32 +56,94 @@ bool still_open(int fd) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-// A message head as Beast's serializer writes it, in one string. A whole small message sent as one
-// or two plain buffers skips the serializer's buffer-sequence machinery, which costs more per request
-// than the bytes it copies.
-void append_fields(std::string& out, const bhttp::fields& fields) {
-  for (const auto& field : fields) {
-    out.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+// Bytes read from an upstream per read: a whole small API response in one go.
+constexpr std::size_t kUpstreamReadBytes = std::size_t{16} * 1024;
+
+// The request head sent upstream when there is no body: written here in one string instead of
+// going through Beast's fields and serializer, which cost more per request than the bytes they copy.
+std::string bodiless_request_head(std::string_view method, std::string_view target, const Headers& headers) {
+  std::string out;
+  out.reserve(512);
+  out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
+  for (const auto& [name, value] : headers.fields()) {
+    if (!is_hop_by_hop(name)) out.append(name).append(": ").append(value).append("\r\n");
   }
   out.append("\r\n");
-}
-
-std::string request_head_bytes(const bhttp::request_header<>& head) {
-  std::string out;
-  out.reserve(512);
-  out.append(head.method_string()).append(" ").append(head.target());
-  out.append(head.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-  append_fields(out, head);
   return out;
 }
 
-std::string response_head_bytes(const bhttp::response_header<>& head) {
-  std::string out;
-  out.reserve(512);
-  out.append(head.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  out.append(std::to_string(head.result_int())).append(" ").append(head.reason()).append("\r\n");
-  append_fields(out, head);
-  return out;
+// The fields of the response to the client, in order: the upstream's without hop-by-hop ones and
+// without those the gateway sets, then the gateway's own (the last of a repeated name wins), then
+// X-Request-Id. Framing (Content-Length, Transfer-Encoding, Connection) is the caller's.
+template <class Emit>
+void for_each_client_field(const bhttp::response_header<>& upstream_head, const Headers& gateway_headers,
+                           std::string_view request_id, Emit emit) {
+  const auto& ours = gateway_headers.fields();
+  auto set_by_gateway = [&](std::string_view name) {
+    return iequals(name, "X-Request-Id") ||
+           std::any_of(ours.begin(), ours.end(), [&](const auto& field) { return iequals(field.first, name); });
+  };
+  const auto connection_header = upstream_head[bhttp::field::connection];
+  for (const auto& field : upstream_head) {
+    const auto name = field.name_string();
+    const std::string_view name_view(name.data(), name.size());
+    if (is_hop_by_hop(name_view) || named_in_connection(connection_header, name_view) || set_by_gateway(name_view))
+      continue;
+    const auto value = field.value();
+    emit(name_view, std::string_view(value.data(), value.size()));
+  }
+  for (std::size_t i = 0; i < ours.size(); ++i) {
+    const bool repeated_later = std::any_of(ours.begin() + static_cast<std::ptrdiff_t>(i) + 1, ours.end(),
+                                            [&](const auto& later) { return iequals(later.first, ours[i].first); });
+    if (!repeated_later) emit(ours[i].first, ours[i].second);
+  }
+  emit("X-Request-Id", request_id);
+}
+
+// Writes as much of `buffers` as the socket takes at once, without waiting (sockets are in
+// non-blocking mode), and returns the byte count. The caller writes the rest asynchronously: a
+// small message is usually taken whole, which saves an asynchronous completion's round trip
+// through the scheduler.
+template <class ConstBuffers>
+std::size_t write_without_waiting(tcp::socket& socket, const ConstBuffers& buffers) {
+  std::size_t written = 0;
+  beast::buffers_suffix<ConstBuffers> rest(buffers);
+  while (beast::buffer_bytes(rest) > 0) {
+    beast::error_code error;
+    const auto n = socket.write_some(rest, error);
+    if (error) break;  // would_block, or an error that the asynchronous write reports
+    rest.consume(n);
+    written += n;
+  }
+  return written;
+}
+
+// Writes all of `buffers`: at once when the socket takes them, else the rest asynchronously under
+// the stream's timeout.
+template <class ConstBuffers>
+asio::awaitable<beast::error_code> write_all(beast::tcp_stream& stream, const ConstBuffers& buffers) {
+  const auto written = write_without_waiting(stream.socket(), buffers);
+  if (written == beast::buffer_bytes(buffers)) co_return beast::error_code{};
+  beast::buffers_suffix<ConstBuffers> rest(buffers);
+  rest.consume(written);
+  auto [error, n] = co_await asio::async_write(stream, rest, kAwaitable);
+  co_return error;
+}
+
+// Feeds the bytes already read from an upstream to the response parser (into its body buffer once
+// the head is parsed). Returns an error only for a malformed response; "needs more bytes" and "body
+// buffer full" are not errors.
+beast::error_code parse_buffered(bhttp::response_parser<bhttp::buffer_body>& parser, beast::flat_buffer& buffer) {
+  while (buffer.size() > 0 && !parser.is_done()) {
+    if (parser.is_header_done() && parser.get().body().size == 0) break;  // the body buffer is full
+    beast::error_code error;
+    const auto used = parser.put(buffer.data(), error);
+    buffer.consume(used);
+    if (error == bhttp::error::need_more || error == bhttp::error::need_buffer) break;
+    if (error) return error;
+    if (used == 0) break;
+  }
+  return {};
 }
 
 // The relay buffer of one forwarded request, from a small per-thread free list: a 64 KiB block
@@ -154,6 +216,7 @@ class UpstreamSockets {
       tcp::socket socket(executor);
       beast::error_code error;
       socket.assign(entry.protocol, entry.fd, error);
+      if (!error) socket.non_blocking(true, error);  // for write_without_waiting
       if (error) {
         ::close(entry.fd);
         continue;
@@ -281,30 +344,31 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
   auto sockets = upstream_sockets;
   const auto executor = co_await asio::this_coro::executor;
 
-  // The request as sent upstream: transformed headers, our own framing.
-  bhttp::request<bhttp::buffer_body> upstream_request;
-  upstream_request.method_string(request.method);
-  upstream_request.target(plan.target);
-  upstream_request.version(11);
-  for (const auto& [name, value] : plan.upstream_headers.fields()) {
-    if (!is_hop_by_hop(name)) upstream_request.insert(name, value);
-  }
+  // The request as sent upstream: transformed headers, our own framing. Without a body the whole
+  // request goes out as one string, on every attempt; with one, Beast frames the body.
+  std::optional<bhttp::request<bhttp::buffer_body>> upstream_request;
+  const std::string bodiless_request =
+      has_body ? std::string() : bodiless_request_head(request.method, plan.target, plan.upstream_headers);
   if (has_body) {
-    if (declared_length) {
-      upstream_request.content_length(*declared_length);
-    } else {
-      upstream_request.chunked(true);
+    upstream_request.emplace();
+    upstream_request->method_string(request.method);
+    upstream_request->target(plan.target);
+    upstream_request->version(11);
+    for (const auto& [name, value] : plan.upstream_headers.fields()) {
+      if (!is_hop_by_hop(name)) upstream_request->insert(name, value);
     }
+    if (declared_length) {
+      upstream_request->content_length(*declared_length);
+    } else {
+      upstream_request->chunked(true);
+    }
+    upstream_request->keep_alive(true);
   }
-  upstream_request.keep_alive(true);
 
   // Converting the parser keeps the head and lets the body flow through a fixed buffer.
   bhttp::request_parser<bhttp::buffer_body> body_parser{std::move(parser)};
   body_parser.body_limit(plan.max_body_bytes ? *plan.max_body_bytes : std::numeric_limits<std::uint64_t>::max());
   RelayBuffer relay_buffer;
-
-  // Without a body the whole request goes out as this one buffer, on every attempt.
-  const std::string bodiless_request = has_body ? std::string() : request_head_bytes(upstream_request.base());
 
   std::vector<std::size_t> tried;
   std::optional<ExchangeError> last_error;
@@ -364,6 +428,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
                                      connect_error.message() + ")"};
       }
       upstream->socket().set_option(tcp::no_delay(true));
+      upstream->socket().non_blocking(true);  // for write_without_waiting
       co_return std::nullopt;
     };
 
@@ -393,13 +458,14 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     // Request head, then the body piece by piece as it arrives from the client.
     // Without a body the whole request goes out in one write; with one, the head goes first.
     std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_writer;
-    auto write_request_head = [&]() -> asio::awaitable<std::tuple<beast::error_code, std::size_t>> {
+    auto write_request_head = [&]() -> asio::awaitable<beast::error_code> {
       arm(*upstream);
-      if (!has_body) co_return co_await asio::async_write(*upstream, asio::buffer(bodiless_request), kAwaitable);
-      request_writer.emplace(upstream_request);
-      co_return co_await bhttp::async_write_header(*upstream, *request_writer, kAwaitable);
+      if (!has_body) co_return co_await write_all(*upstream, asio::buffer(bodiless_request));
+      request_writer.emplace(*upstream_request);
+      auto [error, written] = co_await bhttp::async_write_header(*upstream, *request_writer, kAwaitable);
+      co_return error;
     };
-    auto [head_error, head_bytes] = co_await write_request_head();
+    auto head_error = co_await write_request_head();
     if (head_error && reused) {
       // The idle connection died after our liveness check; nothing was sent: once more, afresh.
       if (auto failure = co_await connect_fresh()) {
@@ -408,7 +474,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
         if (retryable) continue;
         break;
       }
-      std::tie(head_error, head_bytes) = co_await write_request_head();
+      head_error = co_await write_request_head();
     }
     beast::error_code relay_error;
     bool client_failed = false;
@@ -434,9 +500,9 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
         }
         filled = kRelayChunkBytes - body_parser.get().body().size;
         if (!flush_now(body_parser.is_done(), filled, buffer.size())) continue;
-        upstream_request.body().data = relay_buffer.get();
-        upstream_request.body().size = filled;
-        upstream_request.body().more = !body_parser.is_done();
+        upstream_request->body().data = relay_buffer.get();
+        upstream_request->body().size = filled;
+        upstream_request->body().more = !body_parser.is_done();
         filled = 0;
         arm(*upstream);
         auto [write_error, written] = co_await bhttp::async_write(*upstream, *request_writer, kAwaitable);
@@ -463,16 +529,45 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     request_sent = true;
     deadline = Clock::now() + plan.timeout;
 
-    // Response head from the upstream.
-    beast::flat_buffer upstream_buffer;
+    // Response head from the upstream: raw reads into the connection's buffer, parsed here (one
+    // asynchronous operation per read instead of Beast's composed ones).
+    auto& upstream_buffer = affinity.read_buffer;
+    upstream_buffer.clear();
+    // Reads what the upstream sent next into upstream_buffer; end of stream is an error here.
+    auto read_upstream = [&]() -> asio::awaitable<beast::error_code> {
+      arm(*upstream);
+      auto [error, n] = co_await upstream->async_read_some(upstream_buffer.prepare(kUpstreamReadBytes), kAwaitable);
+      upstream_buffer.commit(n);
+      co_return error;
+    };
     bhttp::response_parser<bhttp::buffer_body> response_parser;
     response_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     if (head_request) response_parser.skip(true);
-    if (!relay_error) {
-      arm(*upstream);
-      auto [read_error, read_bytes] =
-          co_await bhttp::async_read_header(*upstream, upstream_buffer, response_parser, kAwaitable);
-      relay_error = read_error;
+    auto read_response_head = [&]() -> asio::awaitable<beast::error_code> {
+      beast::error_code error;
+      while (!error && !response_parser.is_header_done()) {
+        error = co_await read_upstream();
+        if (!error) error = parse_buffered(response_parser, upstream_buffer);
+      }
+      co_return error;
+    };
+    if (!relay_error) relay_error = co_await read_response_head();
+    const bool closed_unanswered = (relay_error == asio::error::eof || relay_error == asio::error::connection_reset) &&
+                                   !response_parser.got_some() && upstream_buffer.size() == 0;
+    if (closed_unanswered && reused && !has_body && plan.idempotent) {
+      // A kept-alive connection that the upstream closed as the request went out (its idle
+      // timeout): the request is idempotent and had no body, so it goes once more on a new
+      // connection to the same instance, as nginx does. Not an attempt, not an ill instance.
+      upstream.reset();
+      if (auto failure = co_await connect_fresh()) {
+        relay_error = {};
+        if (plan.report) plan.report(choice->instance, false);
+        last_error = failure;
+        if (retryable) continue;
+        break;
+      }
+      relay_error = co_await write_request_head();
+      if (!relay_error) relay_error = co_await read_response_head();
     }
     if (relay_error) {
       if (plan.report) plan.report(choice->instance, false);
@@ -495,78 +590,120 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     }
 
     // Response head to the client, then the body piece by piece.
-    bhttp::response<bhttp::buffer_body> client_response{upstream_head.result(), client_version};
-    const auto connection_header = upstream_head[bhttp::field::connection];
-    for (const auto& field : upstream_head) {
-      const auto name = field.name_string();
-      if (is_hop_by_hop(name) || named_in_connection(connection_header, name)) continue;
-      client_response.insert(name, field.value());
-    }
-    for (const auto& [name, value] : plan.response_headers.fields()) client_response.set(name, value);
-    client_response.set("X-Request-Id", request.request_id);
     const bool bodiless = head_request || status == 204 || status == 304 || status < 200;
+    const auto upstream_length = response_parser.content_length();
     bool keep_alive = client_keep_alive;
-    if (bodiless) {
-      if (head_request && response_parser.content_length())
-        client_response.content_length(*response_parser.content_length());
-    } else if (response_parser.content_length()) {
-      client_response.content_length(*response_parser.content_length());
-    } else if (client_response.version() == 11) {
-      client_response.chunked(true);
-    } else {
-      keep_alive = false;  // HTTP/1.0 client and unknown length: the close marks the end
-    }
-    client_response.keep_alive(keep_alive);
     outcome.status = status;
+    // The general case (bodies larger than the relay buffer, unknown lengths, streams) goes through
+    // Beast's serializer, set up on first use; a response whose body is complete at its first flush
+    // is written as one string and the body, in one write.
+    std::optional<bhttp::response<bhttp::buffer_body>> client_response;
+    std::optional<bhttp::response_serializer<bhttp::buffer_body>> response_writer;
+    auto start_serializer = [&] {
+      client_response.emplace();
+      client_response->version(client_version);
+      client_response->result(upstream_head.result_int());
+      client_response->reason(upstream_head.reason());
+      for_each_client_field(upstream_head, plan.response_headers, request.request_id,
+                            [&](std::string_view name, std::string_view value) { client_response->insert(name, value); });
+      if (bodiless) {
+        if (head_request && upstream_length) client_response->content_length(*upstream_length);
+      } else if (upstream_length) {
+        client_response->content_length(*upstream_length);
+      } else if (client_version == 11) {
+        client_response->chunked(true);
+      } else {
+        keep_alive = false;  // HTTP/1.0 client and unknown length: the close marks the end
+      }
+      client_response->keep_alive(keep_alive);
+      response_writer.emplace(*client_response);
+    };
+    // The whole response at hand: its head, with the length of the body it has.
+    auto whole_response_head = [&](std::size_t body_bytes) {
+      std::string head;
+      head.reserve(512);
+      head.append(client_version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ")
+          .append(std::to_string(status))
+          .append(" ")
+          .append(upstream_head.reason())
+          .append("\r\n");
+      for_each_client_field(upstream_head, plan.response_headers, request.request_id,
+                            [&](std::string_view name, std::string_view value) {
+                              head.append(name).append(": ").append(value).append("\r\n");
+                            });
+      if (!bodiless) {
+        head.append("Content-Length: ").append(std::to_string(body_bytes)).append("\r\n");
+      } else if (head_request && upstream_length) {
+        head.append("Content-Length: ").append(std::to_string(*upstream_length)).append("\r\n");
+      }
+      if (client_version == 11 && !keep_alive) head.append("Connection: close\r\n");
+      if (client_version == 10 && keep_alive) head.append("Connection: keep-alive\r\n");
+      head.append("\r\n");
+      return head;
+    };
 
-    bhttp::response_serializer<bhttp::buffer_body> response_writer{client_response};
     bool relayed = true;
+    bool head_sent = false;
     if (plan.streaming && !response_parser.is_done()) {
       // A stream's client (EventSource) learns from the head that the stream is open: send it now.
+      start_serializer();
       client.expires_after(plan.idle_timeout);
-      auto [error, n] = co_await bhttp::async_write_header(client, response_writer, kAwaitable);
+      auto [error, n] = co_await bhttp::async_write_header(client, *response_writer, kAwaitable);
       relayed = !error;
+      head_sent = true;
     }
     // Otherwise the head goes out with the first body bytes, in one write.
     bool upstream_failed_before_head = false;
     std::size_t filled = 0;
     while (relayed) {
       if (!response_parser.is_done()) {
-        response_parser.get().body().data = relay_buffer.get() + filled;
-        response_parser.get().body().size = kRelayChunkBytes - filled;
-        arm(*upstream);
-        // read_some, not read: events of a stream go out as they come, not when a buffer fills.
-        auto [read_error, read_bytes] =
-            co_await bhttp::async_read_some(*upstream, upstream_buffer, response_parser, kAwaitable);
-        if (read_error && read_error != bhttp::error::need_buffer) {
+        auto& body = response_parser.get().body();
+        body.data = relay_buffer.get() + filled;
+        body.size = kRelayChunkBytes - filled;
+        // What was read already first; a read only when that gave no body bytes. Like read_some:
+        // events of a stream go out as they come, not when a buffer fills.
+        beast::error_code read_error = parse_buffered(response_parser, upstream_buffer);
+        if (!read_error && !response_parser.is_done() && body.size == kRelayChunkBytes - filled) {
+          read_error = co_await read_upstream();
+          if (read_error == asio::error::eof) {
+            read_error = {};
+            response_parser.put_eof(read_error);  // completes a body delimited by the close
+          } else if (!read_error) {
+            read_error = parse_buffered(response_parser, upstream_buffer);
+          }
+        }
+        if (read_error) {
           outcome.error = "upstream response ended early: " + read_error.message();
-          upstream_failed_before_head = !response_writer.is_header_done();
+          upstream_failed_before_head = !head_sent;
           relayed = false;
           break;
         }
-        filled = kRelayChunkBytes - response_parser.get().body().size;
+        filled = kRelayChunkBytes - body.size;
         if (!flush_now(response_parser.is_done(), filled, upstream_buffer.size())) continue;
       }
-      client_response.body().data = filled > 0 ? relay_buffer.get() : nullptr;
-      client_response.body().size = filled;
-      client_response.body().more = !response_parser.is_done();
-      filled = 0;
+      const bool more = !response_parser.is_done();
       client.expires_after(plan.streaming ? plan.idle_timeout : limits.body_timeout);
       beast::error_code write_error;
-      if (!response_writer.is_header_done() && !client_response.body().more && !client_response.chunked()) {
+      if (!response_writer && !more) {
         // The whole response is at hand (the usual small API answer): head and body in one write.
-        const auto head = response_head_bytes(client_response.base());
-        const std::array<asio::const_buffer, 2> whole{
-            asio::buffer(head), asio::const_buffer(client_response.body().data, client_response.body().size)};
-        std::tie(write_error, std::ignore) = co_await asio::async_write(client, whole, kAwaitable);
+        const auto head = whole_response_head(bodiless ? 0 : filled);
+        const std::array<asio::const_buffer, 2> whole{asio::buffer(head),
+                                                      asio::const_buffer(relay_buffer.get(), bodiless ? 0 : filled)};
+        write_error = co_await write_all(client, whole);
       } else {
-        std::tie(write_error, std::ignore) = co_await bhttp::async_write(client, response_writer, kAwaitable);
+        if (!response_writer) start_serializer();
+        client_response->body().data = filled > 0 ? relay_buffer.get() : nullptr;
+        client_response->body().size = filled;
+        client_response->body().more = more;
+        std::tie(write_error, std::ignore) = co_await bhttp::async_write(client, *response_writer, kAwaitable);
       }
+      head_sent = true;
+      filled = 0;
       if (write_error && write_error != bhttp::error::need_buffer) {
         outcome.error = "client went away while the response was relayed";
         relayed = false;
       }
-      if (!client_response.body().more) break;
+      if (!more) break;
     }
     // Reported once the exchange is over, so that least-connections counts long streams.
     if (plan.report) plan.report(choice->instance, !is_gateway_error(status) && !upstream_failed_before_head);
@@ -576,7 +713,9 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       break;
     }
     attempt.response_started = true;
-    if (relayed && response_parser.is_done() && upstream_head.keep_alive() && upstream_buffer.size() == 0) {
+    // A body delimited by the connection's end leaves nothing to reuse.
+    if (relayed && response_parser.is_done() && upstream_head.keep_alive() && !response_parser.need_eof() &&
+        upstream_buffer.size() == 0) {
       upstream->expires_never();
       affinity.key = outcome.upstream;
       affinity.last_used = Clock::now();

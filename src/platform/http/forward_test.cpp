@@ -1,7 +1,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "platform/http/server.hpp"
@@ -12,6 +18,62 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+
+// An upstream on a raw socket that answers each request target with scripted bytes, sent in pieces
+// a little apart, then closes the connection: framings a Beast server would never produce.
+class ScriptedUpstream {
+ public:
+  explicit ScriptedUpstream(std::map<std::string, std::vector<std::string>> replies) : replies_(std::move(replies)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    ::listen(listener_, 8);
+    socklen_t length = sizeof(address);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedUpstream() {
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  ScriptedUpstream(const ScriptedUpstream&) = delete;
+  ScriptedUpstream& operator=(const ScriptedUpstream&) = delete;
+  std::uint16_t port() const { return port_; }
+
+ private:
+  void serve() {
+    while (true) {
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      std::string head;
+      char buffer[4096];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        const auto n = ::recv(client, buffer, sizeof(buffer), 0);
+        if (n <= 0) break;
+        head.append(buffer, static_cast<std::size_t>(n));
+      }
+      const auto target_start = head.find(' ') + 1;
+      const auto target = head.substr(target_start, head.find(' ', target_start) - target_start);
+      const auto reply = replies_.find(target);
+      if (reply != replies_.end()) {
+        for (const auto& piece : reply->second) {
+          ::send(client, piece.data(), piece.size(), MSG_NOSIGNAL);
+          std::this_thread::sleep_for(30ms);
+        }
+      }
+      ::close(client);
+    }
+  }
+
+  std::map<std::string, std::vector<std::string>> replies_;
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
 
 // Two upstream instances and a front server that forwards everything unmatched to them.
 class ForwardTest : public ::testing::Test {
@@ -79,6 +141,10 @@ class ForwardTest : public ::testing::Test {
     plan.idempotent = head.method == "GET" || head.method == "HEAD";
     plan.max_body_bytes = 32 * 1024 * 1024;
     plan.pick = [this](const std::vector<std::size_t>& tried) -> std::optional<UpstreamChoice> {
+      if (scripted_port_) {
+        if (!tried.empty()) return std::nullopt;
+        return UpstreamChoice{0, "127.0.0.1", *scripted_port_};
+      }
       for (std::size_t i = first_instance_; i < first_instance_ + 2; ++i) {
         auto index = i % 2;
         if (std::find(tried.begin(), tried.end(), index) != tried.end()) continue;
@@ -127,6 +193,7 @@ class ForwardTest : public ::testing::Test {
   std::uint16_t front_port_ = 0;
   std::chrono::milliseconds timeout_{30000};  // generous: 20 MB bodies are slow under sanitizers
   std::size_t first_instance_ = 0;
+  std::optional<std::uint16_t> scripted_port_;  // set: every request goes to this upstream
   std::array<bool, 2> down_{false, false};
   std::array<std::atomic<int>, 2> flaky_calls_{};
   std::mutex mutex_;
@@ -260,6 +327,57 @@ TEST_F(ForwardTest, OutcomesAreReported) {
   EXPECT_EQ(outcomes_[0].status, 200);
   EXPECT_EQ(outcomes_[0].attempts, 1);
   EXPECT_EQ(outcomes_[0].upstream, "127.0.0.1:" + std::to_string(upstream_ports_[0]));
+}
+
+TEST_F(ForwardTest, RelaysEveryResponseFramingWhole) {
+  ScriptedUpstream upstream({
+      {"/until-close", {"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until ", "the close"}},
+      {"/chunked", {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", "6\r\n world\r\n0\r\n\r\n"}},
+      {"/split", {"HTTP/1.1 201 Created\r\nContent-Length: 10\r\nX-Up: 1\r\n", "\r\n01234", "56789"}},
+      {"/odd-status", {"HTTP/1.1 299 Fine By Us\r\nContent-Length: 2\r\n\r\nok"}},
+      {"/truncated", {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n012"}},
+      {"/no-head", {"HTTP/1.1 200 OK\r\nContent-"}},
+  });
+  scripted_port_ = upstream.port();
+  auto until_close = call("GET", "/until-close");
+  ASSERT_TRUE(until_close);
+  EXPECT_EQ(until_close->status, 200);
+  EXPECT_EQ(until_close->body, "body until the close");
+  EXPECT_EQ(until_close->header("x-front"), "yes");
+  auto chunked = call("GET", "/chunked");
+  ASSERT_TRUE(chunked);
+  EXPECT_EQ(chunked->body, "hello world");
+  auto split = call("GET", "/split");
+  ASSERT_TRUE(split);
+  EXPECT_EQ(split->status, 201);
+  EXPECT_EQ(split->body, "0123456789");
+  EXPECT_EQ(split->header("x-up"), "1");
+  auto odd = call("GET", "/odd-status");
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(odd->status, 299) << "a status Beast has no name for passes through unchanged";
+  EXPECT_EQ(odd->body, "ok");
+  auto no_head = call("GET", "/no-head");
+  ASSERT_TRUE(no_head);
+  EXPECT_EQ(no_head->status, 502) << "nothing reached the client, so it gets a 502";
+  EXPECT_EQ(no_head->header("content-type"), "application/problem+json");
+  EXPECT_FALSE(call("GET", "/truncated"))
+      << "the head and 3 bytes went out as they came: the client sees the connection end before Content-Length";
+}
+
+TEST_F(ForwardTest, KeepAliveClientGetsWholeResponsesOfEveryFraming) {
+  ScriptedUpstream upstream({
+      {"/chunked", {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"}},
+      {"/until-close", {"HTTP/1.1 200 OK\r\n\r\nxyz"}},
+  });
+  scripted_port_ = upstream.port();
+  testing::RawConnection connection(front_port_);
+  for (int i = 0; i < 4; ++i) {
+    const std::string target = i % 2 == 0 ? "/chunked" : "/until-close";
+    ASSERT_TRUE(connection.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto response = connection.read_response();
+    ASSERT_TRUE(response) << i;
+    EXPECT_EQ(response->body, i % 2 == 0 ? "abc" : "xyz") << "the length is known once the body is whole";
+  }
 }
 
 }  // namespace

@@ -535,6 +535,11 @@ asio::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<tcp::acceptor> a
       continue;
     }
     socket.set_option(tcp::no_delay(true));
+    // Synchronous operations on it never wait (the forwarder writes without waiting when it can);
+    // asynchronous ones are unaffected.
+    beast::error_code mode_error;
+    socket.non_blocking(true, mode_error);
+    if (mode_error) continue;  // the connection closes with `socket`
     auto executor = socket.get_executor();
     asio::co_spawn(executor, serve_connection(std::move(socket)), asio::detached);
   }
