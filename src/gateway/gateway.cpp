@@ -183,6 +183,7 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
   }
 
   http::Headers response_headers;
+  response_headers.reserve(8);  // CORS and RateLimit-* headers, in one allocation
   for (auto& [name, value] : cors_.response_headers(origin)) response_headers.add(std::move(name), std::move(value));
   const auto* route = routes_.match(head.path);
   Authentication authentication;

@@ -53,6 +53,7 @@ bool is_named_in(std::string_view name, const std::vector<std::string_view>& opt
 
 http::Headers upstream_request_headers(const http::Headers& client_headers, const ForwardContext& context) {
   http::Headers forwarded;
+  forwarded.reserve(client_headers.fields().size() + 8);  // the client's and ours, in one allocation
   // Context values come from the client too (Host) or from callers; the same rules apply to them.
   auto add_ours = [&](std::string_view name, std::string_view value) {
     if (!value.empty() && is_well_formed(name, value)) forwarded.add(std::string(name), std::string(value));

@@ -41,12 +41,6 @@ bool is_hop_by_hop(std::string_view name) {
   return false;
 }
 
-// Names listed in a Connection header are hop-by-hop too.
-bool named_in_connection(std::string_view connection_value, std::string_view name) {
-  const auto options = split_list(connection_value);
-  return std::any_of(options.begin(), options.end(), [&](std::string_view option) { return iequals(option, name); });
-}
-
 bool is_gateway_error(int status) { return status == 502 || status == 503 || status == 504; }
 
 // An idle upstream connection that the peer closed (or that has stray bytes) is useless.
@@ -83,19 +77,28 @@ void for_each_client_field(const bhttp::response_header<>& upstream_head, const 
     return iequals(name, "X-Request-Id") ||
            std::any_of(ours.begin(), ours.end(), [&](const auto& field) { return iequals(field.first, name); });
   };
-  const auto connection_header = upstream_head[bhttp::field::connection];
+  // Names listed by any Connection field are hop-by-hop too.
+  std::vector<std::string_view> connection_options;
+  for (const auto& field : upstream_head) {
+    if (field.name() != bhttp::field::connection) continue;
+    for (const auto option : split_list(std::string_view(field.value().data(), field.value().size())))
+      connection_options.push_back(option);
+  }
+  auto named_in_connection = [&](std::string_view name) {
+    return std::any_of(connection_options.begin(), connection_options.end(),
+                       [&](std::string_view option) { return iequals(option, name); });
+  };
   for (const auto& field : upstream_head) {
     const auto name = field.name_string();
     const std::string_view name_view(name.data(), name.size());
-    if (is_hop_by_hop(name_view) || named_in_connection(connection_header, name_view) || set_by_gateway(name_view))
-      continue;
+    if (is_hop_by_hop(name_view) || named_in_connection(name_view) || set_by_gateway(name_view)) continue;
     const auto value = field.value();
     emit(name_view, std::string_view(value.data(), value.size()));
   }
   for (std::size_t i = 0; i < ours.size(); ++i) {
     const bool repeated_later = std::any_of(ours.begin() + static_cast<std::ptrdiff_t>(i) + 1, ours.end(),
                                             [&](const auto& later) { return iequals(later.first, ours[i].first); });
-    if (!repeated_later) emit(ours[i].first, ours[i].second);
+    if (!repeated_later && !iequals(ours[i].first, "X-Request-Id")) emit(ours[i].first, ours[i].second);
   }
   emit("X-Request-Id", request_id);
 }
@@ -182,6 +185,38 @@ class RelayBuffer {
   std::unique_ptr<char[]> block_;
 };
 
+// The buffer an upstream's response is read into, from a per-thread free list as RelayBuffer:
+// its capacity is reused instead of allocated for every request, and memory stays bounded by the
+// requests in flight (not held by idle client connections).
+class UpstreamReadBuffer {
+ public:
+  UpstreamReadBuffer() {
+    auto& pool = idle();
+    if (!pool.empty()) {
+      buffer_ = std::move(pool.back());
+      pool.pop_back();
+    }
+  }
+  ~UpstreamReadBuffer() {
+    auto& pool = idle();
+    buffer_.clear();
+    if (pool.size() < kPooledRelayBuffers && buffer_.capacity() <= 2 * kUpstreamReadBytes) {
+      pool.push_back(std::move(buffer_));
+    }
+  }
+  UpstreamReadBuffer(const UpstreamReadBuffer&) = delete;
+  UpstreamReadBuffer& operator=(const UpstreamReadBuffer&) = delete;
+
+  beast::flat_buffer& get() { return buffer_; }
+
+ private:
+  static std::vector<beast::flat_buffer>& idle() {
+    thread_local std::vector<beast::flat_buffer> pool;
+    return pool;
+  }
+  beast::flat_buffer buffer_;
+};
+
 // A connection used this recently is taken as open without asking the kernel; one that the
 // upstream closed in the meantime fails on the first write, which is retried on a new one.
 constexpr auto kTrustedIdleTime = std::chrono::seconds(2);
@@ -216,11 +251,12 @@ class UpstreamSockets {
       tcp::socket socket(executor);
       beast::error_code error;
       socket.assign(entry.protocol, entry.fd, error);
-      if (!error) socket.non_blocking(true, error);  // for write_without_waiting
       if (error) {
         ::close(entry.fd);
         continue;
       }
+      socket.non_blocking(true, error);  // for write_without_waiting
+      if (error) continue;               // the socket owns the descriptor now and closes it
       return socket;
     }
   }
@@ -332,7 +368,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     co_return co_await send_whole(problem_response(errors::PayloadTooLarge(*plan.max_body_bytes), request), false);
   }
   const bool has_body = !parser.is_done();
-  if (has_body && iequals(request.headers.get("Expect"), "100-continue")) {
+  if (has_body && client_version == 11 && iequals(request.headers.get("Expect"), "100-continue")) {
     bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
     client.expires_after(limits.body_timeout);
     co_await bhttp::async_write(client, go_on, kAwaitable);
@@ -427,8 +463,14 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
             : ExchangeError{502, plan.upstream_name + " at " + outcome.upstream + " refused the connection (" +
                                      connect_error.message() + ")"};
       }
-      upstream->socket().set_option(tcp::no_delay(true));
-      upstream->socket().non_blocking(true);  // for write_without_waiting
+      beast::error_code option_error;
+      upstream->socket().set_option(tcp::no_delay(true), option_error);
+      if (!option_error) upstream->socket().non_blocking(true, option_error);  // for write_without_waiting
+      if (option_error) {
+        upstream.reset();
+        co_return ExchangeError{
+            502, plan.upstream_name + " at " + outcome.upstream + " could not be set up: " + option_error.message()};
+      }
       co_return std::nullopt;
     };
 
@@ -474,6 +516,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
         if (retryable) continue;
         break;
       }
+      reused = false;
       head_error = co_await write_request_head();
     }
     beast::error_code relay_error;
@@ -531,8 +574,8 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
 
     // Response head from the upstream: raw reads into the connection's buffer, parsed here (one
     // asynchronous operation per read instead of Beast's composed ones).
-    auto& upstream_buffer = affinity.read_buffer;
-    upstream_buffer.clear();
+    UpstreamReadBuffer pooled_read_buffer;
+    auto& upstream_buffer = pooled_read_buffer.get();
     // Reads what the upstream sent next into upstream_buffer; end of stream is an error here.
     auto read_upstream = [&]() -> asio::awaitable<beast::error_code> {
       arm(*upstream);
@@ -604,8 +647,9 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       client_response->version(client_version);
       client_response->result(upstream_head.result_int());
       client_response->reason(upstream_head.reason());
-      for_each_client_field(upstream_head, plan.response_headers, request.request_id,
-                            [&](std::string_view name, std::string_view value) { client_response->insert(name, value); });
+      for_each_client_field(
+          upstream_head, plan.response_headers, request.request_id,
+          [&](std::string_view name, std::string_view value) { client_response->insert(name, value); });
       if (bodiless) {
         if (head_request && upstream_length) client_response->content_length(*upstream_length);
       } else if (upstream_length) {

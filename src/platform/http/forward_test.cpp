@@ -1,7 +1,6 @@
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -337,6 +336,9 @@ TEST_F(ForwardTest, RelaysEveryResponseFramingWhole) {
       {"/odd-status", {"HTTP/1.1 299 Fine By Us\r\nContent-Length: 2\r\n\r\nok"}},
       {"/truncated", {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n012"}},
       {"/no-head", {"HTTP/1.1 200 OK\r\nContent-"}},
+      {"/two-connection-fields",
+       {"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: X-Hop\r\nX-Hop: secret\r\nX-Request-Id: "
+        "upstream-own\r\nContent-Length: 2\r\n\r\nok"}},
   });
   scripted_port_ = upstream.port();
   auto until_close = call("GET", "/until-close");
@@ -356,6 +358,11 @@ TEST_F(ForwardTest, RelaysEveryResponseFramingWhole) {
   ASSERT_TRUE(odd);
   EXPECT_EQ(odd->status, 299) << "a status Beast has no name for passes through unchanged";
   EXPECT_EQ(odd->body, "ok");
+  auto two_connection_fields = call("GET", "/two-connection-fields");
+  ASSERT_TRUE(two_connection_fields);
+  EXPECT_EQ(two_connection_fields->header("x-hop"), "") << "named by the second Connection field: hop-by-hop";
+  EXPECT_NE(two_connection_fields->header("x-request-id"), "upstream-own") << "the gateway's request id wins";
+  EXPECT_FALSE(two_connection_fields->header("x-request-id").empty());
   auto no_head = call("GET", "/no-head");
   ASSERT_TRUE(no_head);
   EXPECT_EQ(no_head->status, 502) << "nothing reached the client, so it gets a 502";

@@ -20,6 +20,7 @@ namespace intercab::http {
 class Headers {
  public:
   void add(std::string name, std::string value) { fields_.emplace_back(std::move(name), std::move(value)); }
+  void reserve(std::size_t fields) { fields_.reserve(fields); }
   // Replaces every field of that name with one.
   void set(std::string_view name, std::string value);
   void remove(std::string_view name);

@@ -9,13 +9,11 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/core/buffer_ref.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/value.hpp>
 #include <boost/url/parse.hpp>
@@ -32,6 +30,7 @@ namespace intercab::http {
 
 constexpr auto kAwaitable = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxLingerBytes = std::size_t{64} * 1024 * 1024;
+constexpr std::size_t kHeadReadBytes = std::size_t{16} * 1024;  // per read while a request head is awaited
 
 // ---------------------------------------------------------------------------------------------
 // Runtime
@@ -120,8 +119,20 @@ bool has_control_characters(std::string_view text) {
                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
+// RFC 3986 pchar without percent-encoding, or '/': a target made only of these is its own path.
+bool is_plain_path_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("/-._~!$&'()*+,;=:@").find(c) != std::string_view::npos;
+}
+
 // Fills path and query from the request target; throws BadRequest for targets we cannot serve.
 void parse_target(Request& request) {
+  // The common "/api/v1/bookings": nothing to decode and no query, so no URL parser is needed.
+  if (request.target.starts_with('/') && !request.target.starts_with("//") &&
+      std::all_of(request.target.begin(), request.target.end(), is_plain_path_char)) {
+    request.path = request.target;
+    return;
+  }
   auto parsed = boost::urls::parse_uri_reference(request.target);
   if (!parsed || (parsed->has_scheme() && parsed->scheme_id() != boost::urls::scheme::http &&
                   parsed->scheme_id() != boost::urls::scheme::https)) {
@@ -323,7 +334,28 @@ asio::awaitable<Server::Impl::HeadOutcome> Server::Impl::read_head(beast::tcp_st
                                                                    beast::flat_buffer& buffer, RequestParser& parser) {
   HeadOutcome outcome;
   for (int empty_lines = 0;; ++empty_lines) {
-    auto [error, head_size] = co_await asio::async_read_until(stream, beast::ref(buffer), "\r\n\r\n", kAwaitable);
+    // Reads until the buffer holds the empty line that ends a head; the buffer's max size bounds the
+    // head (not_found when full). A plain search: asio::async_read_until walks a byte iterator.
+    beast::error_code error;
+    std::size_t head_size = 0;
+    for (std::size_t searched = 0;;) {
+      const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+      const auto end = data.find("\r\n\r\n", searched);
+      if (end != std::string_view::npos) {
+        head_size = end + 4;
+        break;
+      }
+      searched = data.size() < 3 ? 0 : data.size() - 3;
+      if (buffer.size() >= buffer.max_size()) {
+        error = asio::error::not_found;
+        break;
+      }
+      const auto room = std::min<std::size_t>(buffer.max_size() - buffer.size(), kHeadReadBytes);
+      std::size_t read = 0;
+      std::tie(error, read) = co_await stream.async_read_some(buffer.prepare(room), kAwaitable);
+      buffer.commit(read);
+      if (error) break;
+    }
     if (error == asio::error::not_found) {
       outcome.rejection = errors::Problem(
           431, "/problems/header-too-large", "Request header fields too large",
@@ -369,7 +401,7 @@ asio::awaitable<Server::Impl::HeadOutcome> Server::Impl::read_head(beast::tcp_st
 asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
   auto self = shared_from_this();
   beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer(std::max<std::size_t>(limits.max_header_bytes, 16384));  // bounds read_until
+  beast::flat_buffer buffer(std::max<std::size_t>(limits.max_header_bytes, 16384));  // bounds a head (read_head)
   auto connection = std::make_shared<detail::Connection>();
   connection->stream = &stream;
   {
@@ -416,6 +448,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
       request.method = std::string(head.method_string());
       request.target = std::string(head.target());
       head_request = head.method() == bhttp::verb::head;
+      request.headers.reserve(static_cast<std::size_t>(std::distance(head.begin(), head.end())));
       for (const auto& field : head) request.headers.add(std::string(field.name_string()), std::string(field.value()));
 
       if (version != 10 && version != 11) {
@@ -534,11 +567,11 @@ asio::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<tcp::acceptor> a
       co_await pause.async_wait(kAwaitable);
       continue;
     }
-    socket.set_option(tcp::no_delay(true));
     // Synchronous operations on it never wait (the forwarder writes without waiting when it can);
     // asynchronous ones are unaffected.
     beast::error_code mode_error;
-    socket.non_blocking(true, mode_error);
+    socket.set_option(tcp::no_delay(true), mode_error);
+    if (!mode_error) socket.non_blocking(true, mode_error);
     if (mode_error) continue;  // the connection closes with `socket`
     auto executor = socket.get_executor();
     asio::co_spawn(executor, serve_connection(std::move(socket)), asio::detached);

@@ -38,7 +38,6 @@ struct UpstreamAffinity {
   std::string key;  // host:port
   std::optional<beast::tcp_stream> stream;
   std::chrono::steady_clock::time_point last_used;
-  beast::flat_buffer read_buffer;  // responses from upstreams are read into this, kept for its capacity
 };
 
 bhttp::response<bhttp::string_body> to_beast(const Response& response, unsigned version, bool keep_alive,
