@@ -91,6 +91,24 @@ std::vector<RawResponse> parse_responses(const std::string& bytes, bool head_onl
   return responses;
 }
 
+LoopbackListener listen_on_loopback() {
+  LoopbackListener listener;
+  listener.fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (listener.fd < 0) throw std::runtime_error("socket() failed");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (::bind(listener.fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::listen(listener.fd, 16) != 0 ||
+      ::getsockname(listener.fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    ::close(listener.fd);
+    throw std::runtime_error("cannot listen on 127.0.0.1");
+  }
+  listener.port = ntohs(address.sin_port);
+  return listener;
+}
+
 RawConnection::RawConnection(std::uint16_t port, const std::string& host) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd_ < 0) throw std::runtime_error("socket() failed");

@@ -43,6 +43,14 @@ class RawConnection {
   std::string pending_;
 };
 
+// A listening TCP socket on 127.0.0.1 and a free port, for hand-written test servers. Throws when
+// the socket cannot be set up.
+struct LoopbackListener {
+  int fd = -1;
+  std::uint16_t port = 0;
+};
+LoopbackListener listen_on_loopback();
+
 // One request on a fresh connection; the response, or nullopt if none arrived.
 std::optional<RawResponse> request(std::uint16_t port, const std::string& method, const std::string& target,
                                    const std::string& body = {},

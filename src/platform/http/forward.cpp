@@ -9,6 +9,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
@@ -20,6 +21,8 @@
 #include "platform/log/log.hpp"
 
 namespace intercab::http {
+
+using namespace boost::asio::experimental::awaitable_operators;  // && for the two tunnel directions
 
 namespace {
 
@@ -55,15 +58,57 @@ constexpr std::size_t kUpstreamReadBytes = std::size_t{16} * 1024;
 
 // The request head sent upstream when there is no body: written here in one string instead of
 // going through Beast's fields and serializer, which cost more per request than the bytes they copy.
-std::string bodiless_request_head(std::string_view method, std::string_view target, const Headers& headers) {
+// `upgrade`, when not empty, asks the upstream to switch protocols (Connection: Upgrade).
+std::string bodiless_request_head(std::string_view method, std::string_view target, const Headers& headers,
+                                  std::string_view upgrade) {
   std::string out;
   out.reserve(512);
   out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
   for (const auto& [name, value] : headers.fields()) {
     if (!is_hop_by_hop(name)) out.append(name).append(": ").append(value).append("\r\n");
   }
+  if (!upgrade.empty()) out.append("Connection: Upgrade\r\nUpgrade: ").append(upgrade).append("\r\n");
   out.append("\r\n");
   return out;
+}
+
+// The protocols a client asks to switch to (Upgrade: websocket), when the request is a bodiless GET
+// whose Connection lists "upgrade" and whose Upgrade value is a list of protocol names
+// (token ["/" token], RFC 9110 §7.8); empty otherwise.
+std::string requested_upgrade(const Request& request, bool has_body) {
+  if (has_body || request.method != "GET") return {};
+  const auto options = header_list(request.headers, "Connection");
+  if (std::none_of(options.begin(), options.end(), [](std::string_view option) { return iequals(option, "upgrade"); }))
+    return {};
+  if (request.headers.count("Upgrade") != 1) return {};
+  const auto protocols = split_list(request.headers.get("Upgrade"));
+  if (protocols.empty()) return {};
+  for (const auto protocol : protocols) {
+    const auto slash = protocol.find('/');
+    if (!is_token(protocol.substr(0, slash)) ||
+        (slash != std::string_view::npos && !is_token(protocol.substr(slash + 1)))) {
+      return {};
+    }
+  }
+  return std::string(request.headers.get("Upgrade"));
+}
+
+// Copies bytes from one side of an upgraded connection to the other until either side ends, fails
+// or stays silent for `idle`; then cancels what the other direction waits for, so both end.
+asio::awaitable<void> relay_upgraded(beast::tcp_stream& from, beast::tcp_stream& to, std::chrono::milliseconds idle) {
+  std::array<char, 16384> chunk{};
+  while (true) {
+    from.expires_after(idle);
+    auto [read_error, n] = co_await from.async_read_some(asio::buffer(chunk), kAwaitable);
+    if (read_error) break;
+    to.expires_after(idle);
+    auto [write_error, written] = co_await asio::async_write(to, asio::buffer(chunk.data(), n), kAwaitable);
+    if (write_error) break;
+  }
+  beast::error_code ignored;
+  to.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  from.socket().cancel(ignored);
+  to.socket().cancel(ignored);
 }
 
 // The fields of the response to the client, in order: the upstream's without hop-by-hop ones and
@@ -383,8 +428,11 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
   // The request as sent upstream: transformed headers, our own framing. Without a body the whole
   // request goes out as one string, on every attempt; with one, Beast frames the body.
   std::optional<bhttp::request<bhttp::buffer_body>> upstream_request;
+  // Streaming routes may switch protocols (WebSocket): the client's Upgrade goes upstream, and a
+  // 101 answer turns the exchange into a byte tunnel until either side closes or idles out.
+  const std::string upgrade = plan.streaming ? requested_upgrade(request, has_body) : std::string();
   const std::string bodiless_request =
-      has_body ? std::string() : bodiless_request_head(request.method, plan.target, plan.upstream_headers);
+      has_body ? std::string() : bodiless_request_head(request.method, plan.target, plan.upstream_headers, upgrade);
   if (has_body) {
     upstream_request.emplace();
     upstream_request->method_string(request.method);
@@ -624,6 +672,43 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     }
     auto& upstream_head = response_parser.get();
     const int status = static_cast<int>(upstream_head.result_int());
+    if (status == 101 && upgrade.empty()) {
+      // Switching protocols without being asked would leave the connection in an unknown protocol.
+      if (plan.report) plan.report(choice->instance, false);
+      last_error = ExchangeError{
+          502, plan.upstream_name + " at " + outcome.upstream + " switched protocols (101) without being asked to"};
+      break;
+    }
+    if (status == 101) {
+      if (plan.report) plan.report(choice->instance, true);
+      outcome.status = 101;
+      std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
+      for_each_client_field(upstream_head, plan.response_headers, request.request_id,
+                            [&](std::string_view name, std::string_view value) {
+                              head.append(name).append(": ").append(value).append("\r\n");
+                            });
+      const auto chosen = upstream_head[bhttp::field::upgrade];
+      head.append("Connection: Upgrade\r\nUpgrade: ")
+          .append(chosen.empty() ? std::string_view(upgrade) : std::string_view(chosen.data(), chosen.size()))
+          .append("\r\n\r\n");
+      // The head, then whatever the upstream sent after it; then what the client sent early.
+      client.expires_after(plan.idle_timeout);
+      const std::array<asio::const_buffer, 2> opening{asio::buffer(head), upstream_buffer.data()};
+      auto tunnel_error = co_await write_all(client, opening);
+      upstream_buffer.consume(upstream_buffer.size());
+      if (!tunnel_error && buffer.size() > 0) {
+        upstream->expires_after(plan.idle_timeout);
+        tunnel_error = co_await write_all(*upstream, buffer.data());
+        buffer.consume(buffer.size());
+      }
+      if (!tunnel_error) {
+        co_await (relay_upgraded(client, *upstream, plan.idle_timeout) &&
+                  relay_upgraded(*upstream, client, plan.idle_timeout));
+      }
+      outcome.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      if (plan.complete) plan.complete(request, outcome);
+      co_return false;  // the client connection was handed over: it closes with the tunnel
+    }
     const bool more_attempts_allowed = retryable && attempt_number < plan.max_attempts;
     if (is_gateway_error(status) && more_attempts_allowed) {
       if (plan.report) plan.report(choice->instance, false);

@@ -1,7 +1,5 @@
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,15 +21,9 @@ using ::testing::HasSubstr;
 class ScriptedUpstream {
  public:
   explicit ScriptedUpstream(std::map<std::string, std::vector<std::string>> replies) : replies_(std::move(replies)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    ::listen(listener_, 8);
-    socklen_t length = sizeof(address);
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    const auto listener = testing::listen_on_loopback();
+    listener_ = listener.fd;
+    port_ = listener.port;
     thread_ = std::thread([this] { serve(); });
   }
   ~ScriptedUpstream() {
@@ -69,6 +61,67 @@ class ScriptedUpstream {
   }
 
   std::map<std::string, std::vector<std::string>> replies_;
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+// An upstream that switches every connection to an echo protocol: it answers 101 with `greeting`
+// right after the head, then sends back every byte it receives until the peer closes.
+class UpgradeEchoUpstream {
+ public:
+  explicit UpgradeEchoUpstream(std::string greeting) : greeting_(std::move(greeting)) {
+    const auto listener = testing::listen_on_loopback();
+    listener_ = listener.fd;
+    port_ = listener.port;
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~UpgradeEchoUpstream() {
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_.join();
+  }
+  UpgradeEchoUpstream(const UpgradeEchoUpstream&) = delete;
+  UpgradeEchoUpstream& operator=(const UpgradeEchoUpstream&) = delete;
+  std::uint16_t port() const { return port_; }
+  std::string last_head() {
+    std::lock_guard lock(mutex_);
+    return last_head_;
+  }
+
+ private:
+  void serve() {
+    while (true) {
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      std::string received;
+      char buffer[4096];
+      while (received.find("\r\n\r\n") == std::string::npos) {
+        const auto n = ::recv(client, buffer, sizeof(buffer), 0);
+        if (n <= 0) break;
+        received.append(buffer, static_cast<std::size_t>(n));
+      }
+      const auto head_end = received.find("\r\n\r\n");
+      {
+        std::lock_guard lock(mutex_);
+        last_head_ = received.substr(0, head_end);
+      }
+      std::string reply =
+          "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n" + greeting_;
+      if (head_end != std::string::npos) reply += received.substr(head_end + 4);  // early bytes, echoed
+      ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL);
+      while (true) {
+        const auto n = ::recv(client, buffer, sizeof(buffer), 0);
+        if (n <= 0) break;
+        ::send(client, buffer, static_cast<std::size_t>(n), MSG_NOSIGNAL);
+      }
+      ::close(client);
+    }
+  }
+
+  std::string greeting_;
+  std::mutex mutex_;
+  std::string last_head_;
   int listener_ = -1;
   std::uint16_t port_ = 0;
   std::thread thread_;
@@ -136,6 +189,7 @@ class ForwardTest : public ::testing::Test {
     plan.upstream_headers.set("X-Request-Id", head.request_id);
     plan.response_headers.set("X-Front", "yes");
     plan.timeout = timeout_;
+    plan.streaming = streaming_;
     plan.max_attempts = 2;
     plan.idempotent = head.method == "GET" || head.method == "HEAD";
     plan.max_body_bytes = 32 * 1024 * 1024;
@@ -193,6 +247,7 @@ class ForwardTest : public ::testing::Test {
   std::chrono::milliseconds timeout_{30000};  // generous: 20 MB bodies are slow under sanitizers
   std::size_t first_instance_ = 0;
   std::optional<std::uint16_t> scripted_port_;  // set: every request goes to this upstream
+  bool streaming_ = false;                      // plans for a streaming route (upgrades allowed)
   std::array<bool, 2> down_{false, false};
   std::array<std::atomic<int>, 2> flaky_calls_{};
   std::mutex mutex_;
@@ -385,6 +440,43 @@ TEST_F(ForwardTest, KeepAliveClientGetsWholeResponsesOfEveryFraming) {
     ASSERT_TRUE(response) << i;
     EXPECT_EQ(response->body, i % 2 == 0 ? "abc" : "xyz") << "the length is known once the body is whole";
   }
+}
+
+TEST_F(ForwardTest, StreamingRoutesTunnelAnUpgradedConnectionBothWays) {
+  UpgradeEchoUpstream upstream("hello\n");
+  scripted_port_ = upstream.port();
+  streaming_ = true;
+  testing::RawConnection connection(front_port_);
+  // The first bytes of the new protocol ride along with the request head.
+  ASSERT_TRUE(connection.send(
+      "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: echo\r\n\r\nearly\n"));
+  std::string received;
+  for (int i = 0; i < 100 && received.find("early\n") == std::string::npos; ++i) {
+    received += connection.read_until_close(20ms);
+  }
+  EXPECT_EQ(received.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0U) << received;
+  EXPECT_THAT(received, HasSubstr("\r\nUpgrade: echo\r\n"));
+  EXPECT_THAT(received, HasSubstr("\r\n\r\nhello\nearly\n"));
+  EXPECT_THAT(upstream.last_head(), HasSubstr("\r\nConnection: Upgrade\r\nUpgrade: echo"));
+  ASSERT_TRUE(connection.send("later\n"));
+  std::string echoed;
+  for (int i = 0; i < 100 && echoed.find("later\n") == std::string::npos; ++i) {
+    echoed += connection.read_until_close(20ms);
+  }
+  EXPECT_EQ(echoed, "later\n");
+}
+
+TEST_F(ForwardTest, UpgradesOnlyOnStreamingRoutesAndOnlyWhenAsked) {
+  UpgradeEchoUpstream upstream("hello\n");
+  scripted_port_ = upstream.port();
+  // Not a streaming route: Upgrade is hop-by-hop and dropped, so the upstream's 101 is unasked for.
+  testing::RawConnection connection(front_port_);
+  ASSERT_TRUE(connection.send("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"));
+  auto response = connection.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 502);
+  EXPECT_THAT(response->body, HasSubstr("without being asked"));
+  EXPECT_THAT(upstream.last_head(), ::testing::Not(HasSubstr("Upgrade")));
 }
 
 }  // namespace
