@@ -79,7 +79,11 @@ void NatsServer::clear_store() {
 }
 
 void NatsServer::pause() {
-  if (running()) process_->signal(SIGSTOP);
+  if (!running()) return;
+  process_->signal(SIGSTOP);
+  if (!process_->wait_until_stopped(kStopTimeout)) {
+    throw std::runtime_error("nats-server on port " + std::to_string(port_) + " did not stop on SIGSTOP");
+  }
 }
 
 void NatsServer::resume() {

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -77,6 +78,30 @@ std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+}
+
+namespace {
+
+// Whether every thread listed under /proc/<pid>/task is in the stopped state ('T' in the field after the command).
+bool all_threads_stopped(pid_t pid) {
+  std::error_code error;
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  bool any = false;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto command_end = stat.rfind(')');
+    if (command_end == std::string::npos || command_end + 2 >= stat.size()) return false;
+    if (stat[command_end + 2] != 'T') return false;
+    any = true;
+  }
+  return !error && any;
+}
+
+}  // namespace
+
+bool ChildProcess::wait_until_stopped(std::chrono::milliseconds timeout) const {
+  return eventually([this] { return all_threads_stopped(pid_); }, timeout, std::chrono::milliseconds(1));
 }
 
 bool ChildProcess::running() { return !wait(std::chrono::milliseconds(0)).has_value(); }

@@ -27,6 +27,9 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   void signal(int signal_number) const;
+  // After SIGSTOP: waits until every thread of the child has stopped (the signal is delivered asynchronously, and
+  // a thread already running on another CPU can still answer a request meanwhile); false on timeout.
+  bool wait_until_stopped(std::chrono::milliseconds timeout) const;
   // The exit status (or 128+signal), or nullopt if it did not exit in time.
   std::optional<int> wait(std::chrono::milliseconds timeout);
   bool running();
