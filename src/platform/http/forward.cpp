@@ -46,6 +46,9 @@ bool is_hop_by_hop(std::string_view name) {
 
 bool is_gateway_error(int status) { return status == 502 || status == 503 || status == 504; }
 
+// An informational response before the final one; 101 ends the HTTP exchange instead.
+bool is_interim(unsigned status) { return status >= 100 && status < 200 && status != 101; }
+
 // An idle upstream connection that the peer closed (or that has stray bytes) is useless.
 bool still_open(int fd) {
   char byte = 0;
@@ -631,20 +634,32 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       upstream_buffer.commit(n);
       co_return error;
     };
-    bhttp::response_parser<bhttp::buffer_body> response_parser;
-    response_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    if (head_request) response_parser.skip(true);
+    std::optional<bhttp::response_parser<bhttp::buffer_body>> response_parser;
+    auto start_response = [&] {
+      response_parser.emplace();
+      response_parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+      if (head_request) response_parser->skip(true);
+    };
+    start_response();
     auto read_response_head = [&]() -> asio::awaitable<beast::error_code> {
       beast::error_code error;
-      while (!error && !response_parser.is_header_done()) {
-        error = co_await read_upstream();
-        if (!error) error = parse_buffered(response_parser, upstream_buffer);
+      while (!error) {
+        while (!error && !response_parser->is_header_done()) {
+          error = co_await read_upstream();
+          if (!error) error = parse_buffered(*response_parser, upstream_buffer);
+        }
+        if (error || !is_interim(response_parser->get().result_int())) break;
+        // 100 Continue, 102 Processing, 103 Early Hints: informational only, and the client may be
+        // HTTP/1.0 or may not expect them; dropped here, the final response follows on the same
+        // connection (within the same deadline, so an endless stream of them still ends in a 504).
+        start_response();
+        error = parse_buffered(*response_parser, upstream_buffer);
       }
       co_return error;
     };
     if (!relay_error) relay_error = co_await read_response_head();
     const bool closed_unanswered = (relay_error == asio::error::eof || relay_error == asio::error::connection_reset) &&
-                                   !response_parser.got_some() && upstream_buffer.size() == 0;
+                                   !response_parser->got_some() && upstream_buffer.size() == 0;
     if (closed_unanswered && reused && !has_body && plan.idempotent) {
       // A kept-alive connection that the upstream closed as the request went out (its idle
       // timeout): the request is idempotent and had no body, so it goes once more on a new
@@ -670,7 +685,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       if (retryable) continue;
       break;
     }
-    auto& upstream_head = response_parser.get();
+    auto& upstream_head = response_parser->get();
     const int status = static_cast<int>(upstream_head.result_int());
     if (status == 101 && upgrade.empty()) {
       // Switching protocols without being asked would leave the connection in an unknown protocol.
@@ -719,7 +734,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
 
     // Response head to the client, then the body piece by piece.
     const bool bodiless = head_request || status == 204 || status == 304 || status < 200;
-    const auto upstream_length = response_parser.content_length();
+    const auto upstream_length = response_parser->content_length();
     bool keep_alive = client_keep_alive;
     outcome.status = status;
     // The general case (bodies larger than the relay buffer, unknown lengths, streams) goes through
@@ -773,7 +788,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
 
     bool relayed = true;
     bool head_sent = false;
-    if (plan.streaming && !response_parser.is_done()) {
+    if (plan.streaming && !response_parser->is_done()) {
       // A stream's client (EventSource) learns from the head that the stream is open: send it now.
       start_serializer();
       client.expires_after(plan.idle_timeout);
@@ -785,20 +800,20 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     bool upstream_failed_before_head = false;
     std::size_t filled = 0;
     while (relayed) {
-      if (!response_parser.is_done()) {
-        auto& body = response_parser.get().body();
+      if (!response_parser->is_done()) {
+        auto& body = response_parser->get().body();
         body.data = relay_buffer.get() + filled;
         body.size = kRelayChunkBytes - filled;
         // What was read already first; a read only when that gave no body bytes. Like read_some:
         // events of a stream go out as they come, not when a buffer fills.
-        beast::error_code read_error = parse_buffered(response_parser, upstream_buffer);
-        if (!read_error && !response_parser.is_done() && body.size == kRelayChunkBytes - filled) {
+        beast::error_code read_error = parse_buffered(*response_parser, upstream_buffer);
+        if (!read_error && !response_parser->is_done() && body.size == kRelayChunkBytes - filled) {
           read_error = co_await read_upstream();
           if (read_error == asio::error::eof) {
             read_error = {};
-            response_parser.put_eof(read_error);  // completes a body delimited by the close
+            response_parser->put_eof(read_error);  // completes a body delimited by the close
           } else if (!read_error) {
-            read_error = parse_buffered(response_parser, upstream_buffer);
+            read_error = parse_buffered(*response_parser, upstream_buffer);
           }
         }
         if (read_error) {
@@ -808,9 +823,9 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
           break;
         }
         filled = kRelayChunkBytes - body.size;
-        if (!flush_now(response_parser.is_done(), filled, upstream_buffer.size())) continue;
+        if (!flush_now(response_parser->is_done(), filled, upstream_buffer.size())) continue;
       }
-      const bool more = !response_parser.is_done();
+      const bool more = !response_parser->is_done();
       client.expires_after(plan.streaming ? plan.idle_timeout : limits.body_timeout);
       beast::error_code write_error;
       if (!response_writer && !more) {
@@ -843,7 +858,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     }
     attempt.response_started = true;
     // A body delimited by the connection's end leaves nothing to reuse.
-    if (relayed && response_parser.is_done() && upstream_head.keep_alive() && !response_parser.need_eof() &&
+    if (relayed && response_parser->is_done() && upstream_head.keep_alive() && !response_parser->need_eof() &&
         upstream_buffer.size() == 0) {
       upstream->expires_never();
       affinity.key = outcome.upstream;

@@ -18,6 +18,11 @@ using ::testing::HasSubstr;
 
 // An upstream on a raw socket that answers each request target with scripted bytes, sent in pieces
 // a little apart, then closes the connection: framings a Beast server would never produce.
+// Two informational responses (one split from the final response's bytes), then the final one.
+const std::vector<std::string> kInterimThenFinal = {
+    "HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n",
+    "HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal"};
+
 class ScriptedUpstream {
  public:
   explicit ScriptedUpstream(std::map<std::string, std::vector<std::string>> replies) : replies_(std::move(replies)) {
@@ -389,6 +394,7 @@ TEST_F(ForwardTest, RelaysEveryResponseFramingWhole) {
       {"/chunked", {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", "6\r\n world\r\n0\r\n\r\n"}},
       {"/split", {"HTTP/1.1 201 Created\r\nContent-Length: 10\r\nX-Up: 1\r\n", "\r\n01234", "56789"}},
       {"/odd-status", {"HTTP/1.1 299 Fine By Us\r\nContent-Length: 2\r\n\r\nok"}},
+      {"/interim", kInterimThenFinal},
       {"/truncated", {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n012"}},
       {"/no-head", {"HTTP/1.1 200 OK\r\nContent-"}},
       {"/two-connection-fields",
@@ -413,6 +419,11 @@ TEST_F(ForwardTest, RelaysEveryResponseFramingWhole) {
   ASSERT_TRUE(odd);
   EXPECT_EQ(odd->status, 299) << "a status Beast has no name for passes through unchanged";
   EXPECT_EQ(odd->body, "ok");
+  auto interim = call("GET", "/interim");
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->status, 200) << "103 and 102 are informational: the client gets the final response";
+  EXPECT_EQ(interim->body, "final");
+  EXPECT_EQ(interim->header("link"), "") << "the 103's fields are not the final response's";
   auto two_connection_fields = call("GET", "/two-connection-fields");
   ASSERT_TRUE(two_connection_fields);
   EXPECT_EQ(two_connection_fields->header("x-hop"), "") << "named by the second Connection field: hop-by-hop";
@@ -430,15 +441,18 @@ TEST_F(ForwardTest, KeepAliveClientGetsWholeResponsesOfEveryFraming) {
   ScriptedUpstream upstream({
       {"/chunked", {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"}},
       {"/until-close", {"HTTP/1.1 200 OK\r\n\r\nxyz"}},
+      {"/interim", kInterimThenFinal},
   });
   scripted_port_ = upstream.port();
   testing::RawConnection connection(front_port_);
-  for (int i = 0; i < 4; ++i) {
-    const std::string target = i % 2 == 0 ? "/chunked" : "/until-close";
+  const std::vector<std::pair<std::string, std::string>> exchanges = {
+      {"/chunked", "abc"}, {"/until-close", "xyz"}, {"/interim", "final"}, {"/chunked", "abc"}, {"/interim", "final"}};
+  for (const auto& [target, body] : exchanges) {
     ASSERT_TRUE(connection.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n"));
     auto response = connection.read_response();
-    ASSERT_TRUE(response) << i;
-    EXPECT_EQ(response->body, i % 2 == 0 ? "abc" : "xyz") << "the length is known once the body is whole";
+    ASSERT_TRUE(response) << target;
+    EXPECT_EQ(response->status, 200) << target;
+    EXPECT_EQ(response->body, body) << target << ": the length is known once the body is whole";
   }
 }
 
