@@ -193,7 +193,8 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
   const std::string user_id = authentication.claims ? authentication.claims->subject : std::string();
   const auto decision = limiter_.take(client_key("", user_id, head.remote_address), RateLimiter::Clock::now());
   if (decision.failed_open) rate_limit_failed_open_.inc();
-  for (auto& [name, value] : rate_limit_headers(decision)) response_headers.set(name, std::move(value));
+  // Added, not set: CORS never sends RateLimit-* or Retry-After, and set() would search the list each time.
+  for (auto& [name, value] : rate_limit_headers(decision)) response_headers.add(std::move(name), std::move(value));
   if (!decision.allowed) {
     rate_limited_.inc();
     return reject(head,

@@ -34,7 +34,15 @@ class Headers {
   std::vector<std::pair<std::string, std::string>> fields_;
 };
 
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (header names, tokens). Inline: called for every header of every request.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
 
 // RFC 9110 §5.6.2: a non-empty run of token characters (header names, methods, codings).
 bool is_token(std::string_view text);

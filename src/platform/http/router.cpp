@@ -8,13 +8,15 @@
 namespace intercab::http {
 namespace {
 
-std::vector<std::string> split_path(std::string_view path) {
-  std::vector<std::string> segments;
+// Views into `path`: the path outlives the match, and the request path is split on every request.
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> segments;
+  segments.reserve(8);
   std::size_t start = 1;  // skip the leading '/'
   while (start <= path.size()) {
     auto end = path.find('/', start);
     if (end == std::string_view::npos) end = path.size();
-    segments.emplace_back(path.substr(start, end - start));
+    segments.push_back(path.substr(start, end - start));
     start = end + 1;
   }
   return segments;
@@ -26,7 +28,7 @@ bool is_parameter(const std::string& segment) {
 
 // Segment-wise comparison: a static segment is more specific than a parameter.
 // Returns the number of leading segments that matched statically, or nullopt when no match.
-std::optional<std::vector<bool>> match_segments(const Route& route, const std::vector<std::string>& path_segments,
+std::optional<std::vector<bool>> match_segments(const Route& route, const std::vector<std::string_view>& path_segments,
                                                 std::map<std::string, std::string>& params) {
   if (route.segments.size() != path_segments.size()) return std::nullopt;
   std::vector<bool> static_hits;
@@ -35,7 +37,7 @@ std::optional<std::vector<bool>> match_segments(const Route& route, const std::v
     const auto& expected = route.segments[i];
     if (is_parameter(expected)) {
       if (path_segments[i].empty()) return std::nullopt;
-      params[expected.substr(1, expected.size() - 2)] = path_segments[i];
+      params[expected.substr(1, expected.size() - 2)] = std::string(path_segments[i]);
       static_hits.push_back(false);
     } else if (expected == path_segments[i]) {
       static_hits.push_back(true);
@@ -56,7 +58,7 @@ void Router::add(std::string method, std::string pattern, Handler handler, Route
     }
   }
   Route route{std::move(method), std::move(pattern), std::move(handler), options, {}};
-  route.segments = split_path(route.pattern);
+  for (const auto segment : split_path(route.pattern)) route.segments.emplace_back(segment);
   routes_.push_back(std::move(route));
 }
 

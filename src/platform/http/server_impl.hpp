@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_set>
@@ -35,8 +36,8 @@ struct Connection {
 // on the client connection's strand, so the next request to the same upstream reuses it with
 // no pool round trip; it goes back to the shared pool when the client connection ends.
 struct UpstreamAffinity {
-  std::string key;  // host:port
-  std::optional<beast::tcp_stream> stream;
+  std::string key;                            // host:port
+  std::unique_ptr<beast::tcp_stream> stream;  // by pointer: moving a Beast stream allocates
   std::chrono::steady_clock::time_point last_used;
 };
 
