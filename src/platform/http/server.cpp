@@ -516,7 +516,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
       unread_input = true;
     } else {
       request.body = std::move(parser.get().body());
-      keep_alive = parser.get().keep_alive();
+      keep_alive = parser.keep_alive();  // as parsed (the message's keep_alive() re-reads Connection)
       response = co_await dispatch(request, match);
       response.headers.set("X-Request-Id", request.request_id);
     }

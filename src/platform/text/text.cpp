@@ -79,12 +79,13 @@ namespace {
 
 std::string format_uuid(std::array<std::uint64_t, 2> words) {
   constexpr char kHex[] = "0123456789abcdef";
+  // Where each of the 16 bytes goes in 8-4-4-4-12 (a request id is made for every request).
+  constexpr std::array<std::size_t, 16> kByteOffsets = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
   std::string id(36, '-');
-  std::size_t position = 0;
-  for (int nibble = 0; nibble < 32; ++nibble) {
-    if (position == 8 || position == 13 || position == 18 || position == 23) ++position;
-    const auto word = words[static_cast<std::size_t>(nibble / 16)];
-    id[position++] = kHex[(word >> (60 - 4 * (nibble % 16))) & 0xf];
+  for (std::size_t i = 0; i < kByteOffsets.size(); ++i) {
+    const auto byte = (words[i / 8] >> (56 - 8 * (i % 8))) & 0xff;
+    id[kByteOffsets[i]] = kHex[byte >> 4];
+    id[kByteOffsets[i] + 1] = kHex[byte & 0xf];
   }
   return id;
 }

@@ -60,6 +60,10 @@ TEST(Uuid, IsVersion4TextAndUnique) {
     const auto id = new_uuid_v4();
     ASSERT_EQ(id.size(), 36U);
     EXPECT_EQ(id[8], '-');
+    EXPECT_EQ(id[13], '-');
+    EXPECT_EQ(id[18], '-');
+    EXPECT_EQ(id[23], '-');
+    EXPECT_EQ(id.find('-', 24), std::string::npos) << id;
     EXPECT_EQ(id[14], '4');
     EXPECT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b') << id;
     seen.insert(id);
