@@ -36,9 +36,8 @@ constexpr auto kMaxIdleAge = std::chrono::seconds(30);
 using Clock = std::chrono::steady_clock;
 
 // Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus Expect: the gateway
-// answers 100-continue itself before it streams the body.
-// (string_views, not a braced list of literals: those are const char* measured with strlen on
-// every call, a visible cost for every header of every request.)
+// answers 100-continue itself before it streams the body. An array of string_views: a braced list
+// of literals would be const char*, measured with strlen for every header of every request.
 bool is_hop_by_hop(std::string_view name) {
   static constexpr std::string_view kHopByHop[] = {"connection",
                                                    "keep-alive",
@@ -666,12 +665,12 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     // asynchronous operation per read instead of Beast's composed ones).
     UpstreamReadBuffer pooled_read_buffer;
     auto& upstream_buffer = pooled_read_buffer.get();
-    // Reads what the upstream sent next into upstream_buffer; end of stream is an error here.
-    auto read_upstream = [&]() -> asio::awaitable<beast::error_code> {
+    // The next read of what the upstream sent into upstream_buffer, which the caller commits; end of
+    // stream is an error here. A plain lambda returning the operation, not a coroutine: awaiting it
+    // costs no frame of its own.
+    auto read_upstream = [&] {
       arm(*upstream);
-      auto [error, n] = co_await upstream->async_read_some(upstream_buffer.prepare(kUpstreamReadBytes), kAwaitable);
-      upstream_buffer.commit(n);
-      co_return error;
+      return upstream->async_read_some(upstream_buffer.prepare(kUpstreamReadBytes), kAwaitable);
     };
     std::optional<bhttp::response_parser<bhttp::buffer_body>> response_parser;
     auto start_response = [&] {
@@ -684,11 +683,8 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       beast::error_code error;
       while (!error) {
         while (!error && !response_parser->is_header_done()) {
-          // read_upstream, inline: one coroutine frame less per request
-          arm(*upstream);
           std::size_t read = 0;
-          std::tie(error, read) =
-              co_await upstream->async_read_some(upstream_buffer.prepare(kUpstreamReadBytes), kAwaitable);
+          std::tie(error, read) = co_await read_upstream();
           upstream_buffer.commit(read);
           if (!error) error = parse_buffered(*response_parser, upstream_buffer);
         }
@@ -848,7 +844,9 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
         // events of a stream go out as they come, not when a buffer fills.
         beast::error_code read_error = parse_buffered(*response_parser, upstream_buffer);
         if (!read_error && !response_parser->is_done() && body.size == kRelayChunkBytes - filled) {
-          read_error = co_await read_upstream();
+          std::size_t read = 0;
+          std::tie(read_error, read) = co_await read_upstream();
+          upstream_buffer.commit(read);
           if (read_error == asio::error::eof) {
             read_error = {};
             response_parser->put_eof(read_error);  // completes a body delimited by the close
