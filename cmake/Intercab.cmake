@@ -9,10 +9,12 @@ function(intercab_warnings target)
   endif()
 endfunction()
 
-# intercab_library(NAME SOURCES ... DEPS ...): a static library rooted at src/ for includes.
+# intercab_library(NAME SOURCES ... DEPS ...): a library rooted at src/ for includes; static unless
+# BUILD_SHARED_LIBS is on (the sanitizer preset, whose 50 test executables would otherwise each carry
+# a copy of every instrumented library: 5 GB of disk instead of about 1).
 function(intercab_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
-  add_library(${name} STATIC ${ARG_SOURCES})
+  add_library(${name} ${ARG_SOURCES})
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
   intercab_warnings(${name})
