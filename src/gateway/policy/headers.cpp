@@ -35,10 +35,13 @@ bool is_gateway_asserted(std::string_view name) {
 
 // A value with CR or LF would become a second header line (or a second request) upstream.
 // (Three memchr passes: string_view::find_first_of would call memchr once per character.)
-bool is_well_formed(std::string_view name, std::string_view value) {
+bool is_safe_value(std::string_view value) {
   const auto contains = [&](char c) { return std::memchr(value.data(), c, value.size()) != nullptr; };
-  if (!value.empty() && (contains('\r') || contains('\n') || contains('\0'))) return false;
-  return http::is_token(name);
+  return value.empty() || !(contains('\r') || contains('\n') || contains('\0'));
+}
+
+bool is_well_formed(std::string_view name, std::string_view value) {
+  return is_safe_value(value) && http::is_token(name);
 }
 
 // The names listed by every Connection header of `headers` (comma-separated, optional spaces).
@@ -57,8 +60,9 @@ http::Headers upstream_request_headers(const http::Headers& client_headers, cons
   http::Headers forwarded;
   forwarded.reserve(client_headers.fields().size() + 8);  // the client's and ours, in one allocation
   // Context values come from the client too (Host) or from callers; the same rules apply to them.
+  // The names are this function's constants.
   auto add_ours = [&](std::string_view name, std::string_view value) {
-    if (!value.empty() && is_well_formed(name, value)) forwarded.add(std::string(name), std::string(value));
+    if (!value.empty() && is_safe_value(value)) forwarded.add(std::string(name), std::string(value));
   };
   const std::string_view host = context.original_host.empty() ? client_headers.get("Host") : context.original_host;
   add_ours("Host", host);

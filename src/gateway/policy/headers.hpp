@@ -2,19 +2,21 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "platform/http/message.hpp"
 
 namespace intercab::gateway {
 
-// Facts about the client request that the gateway asserts to upstreams.
+// Facts about the client request that the gateway asserts to upstreams. Views: they need only
+// outlive the call to upstream_request_headers, which copies what it keeps.
 struct ForwardContext {
-  std::string request_id{};     // X-Request-Id
-  std::string traceparent{};    // the gateway span's traceparent, already formatted
-  std::string tracestate{};     // omitted when empty
-  std::string client_ip{};      // the peer address of the client connection
-  std::string original_host{};  // Host as the client sent it
-  std::string scheme = "http";
+  std::string_view request_id{};     // X-Request-Id
+  std::string_view traceparent{};    // the gateway span's traceparent, already formatted
+  std::string_view tracestate{};     // omitted when empty
+  std::string_view client_ip{};      // the peer address of the client connection
+  std::string_view original_host{};  // Host as the client sent it
+  std::string_view scheme = "http";
 };
 
 // The client's headers minus hop-by-hop ones (RFC 9110 §7.6.1, plus any the client's Connection

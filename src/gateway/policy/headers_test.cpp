@@ -38,7 +38,7 @@ TEST(UpstreamRequestHeaders, KeepsEndToEndHeadersAndAddsOurs) {
                                         {"Cookie", "a=1"},
                                         {"Cookie", "b=2"},
                                         {"X-Request-Id", "req-1"},
-                                        {"traceparent", kContext.traceparent},
+                                        {"traceparent", std::string(kContext.traceparent)},
                                         {"X-Forwarded-For", "203.0.113.9"},
                                         {"X-Forwarded-Host", "api.intercab.example"},
                                         {"X-Forwarded-Proto", "http"}}));
@@ -135,7 +135,7 @@ TEST(UpstreamRequestHeaders, HostIsTheOriginalOneAndAppearsOnce) {
   EXPECT_EQ(forwarded.fields().front().first, "Host");
 
   auto without_context_host = kContext;
-  without_context_host.original_host.clear();
+  without_context_host.original_host = {};
   const auto fallback = upstream_request_headers(headers_of({{"Host", "a.example"}}), without_context_host);
   EXPECT_EQ(fallback.get("Host"), "a.example");
   EXPECT_EQ(fallback.get("X-Forwarded-Host"), "a.example");
