@@ -19,13 +19,6 @@ bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && http::iequals(text.substr(0, prefix.size()), prefix);
 }
 
-// RFC 9110 §7.6.1, plus Proxy-Connection (pre-standard, still sent by some clients) and the
-// framing header Content-Length, which the transport sets for the body it actually sends.
-bool is_hop_by_hop_or_framing(std::string_view name) {
-  return is_one_of(name, {"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
-                          "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length"});
-}
-
 // Headers that upstreams may believe because they normally come from the gateway.
 bool is_gateway_asserted(std::string_view name) {
   return starts_with_ignoring_case(name, "X-User-") || starts_with_ignoring_case(name, "X-Internal-") ||
@@ -68,7 +61,7 @@ http::Headers upstream_request_headers(const http::Headers& client_headers, cons
   add_ours("Host", host);
   const auto options = connection_options(client_headers);
   for (const auto& [name, value] : client_headers.fields()) {
-    if (http::iequals(name, "Host") || !is_well_formed(name, value) || is_hop_by_hop_or_framing(name) ||
+    if (http::iequals(name, "Host") || !is_well_formed(name, value) || http::is_hop_by_hop_or_framing(name) ||
         is_named_in(name, options) || is_gateway_asserted(name)) {
       continue;
     }
@@ -87,7 +80,7 @@ http::Headers client_response_headers(const http::Headers& upstream_headers) {
   const auto options = connection_options(upstream_headers);
   http::Headers relayed;
   for (const auto& [name, value] : upstream_headers.fields()) {
-    if (!is_well_formed(name, value) || is_hop_by_hop_or_framing(name) || is_named_in(name, options)) continue;
+    if (!is_well_formed(name, value) || http::is_hop_by_hop_or_framing(name) || is_named_in(name, options)) continue;
     relayed.add(name, value);
   }
   return relayed;

@@ -35,23 +35,9 @@ constexpr auto kMaxIdleAge = std::chrono::seconds(30);
 
 using Clock = std::chrono::steady_clock;
 
-// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus Expect: the gateway
-// answers 100-continue itself before it streams the body. An array of string_views: a braced list
-// of literals would be const char*, measured with strlen for every header of every request.
-bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::string_view kHopByHop[] = {"connection",
-                                                   "keep-alive",
-                                                   "proxy-connection",
-                                                   "proxy-authenticate",
-                                                   "proxy-authorization",
-                                                   "te",
-                                                   "trailer",
-                                                   "transfer-encoding",
-                                                   "upgrade",
-                                                   "expect",
-                                                   "content-length"};
-  return std::ranges::any_of(kHopByHop, [&](std::string_view hop) { return iequals(name, hop); });
-}
+// Headers never forwarded as received (see is_hop_by_hop_or_framing), plus Expect: the gateway
+// answers 100-continue itself before it streams the body.
+bool is_hop_by_hop(std::string_view name) { return is_hop_by_hop_or_framing(name) || iequals(name, "expect"); }
 
 bool is_gateway_error(int status) { return status == 502 || status == 503 || status == 504; }
 

@@ -7,6 +7,7 @@
 #include <boost/json/value.hpp>
 #include <charconv>
 #include <cmath>
+#include <iterator>
 
 namespace intercab::http {
 namespace {
@@ -83,6 +84,15 @@ constexpr std::array<bool, 256> kTokenCharacters = [] {
 bool is_token(std::string_view text) {
   return !text.empty() &&
          std::all_of(text.begin(), text.end(), [](char c) { return kTokenCharacters[static_cast<unsigned char>(c)]; });
+}
+
+// An array of string_views: a braced list of literals would be const char*, measured with strlen
+// for every header of every forwarded request.
+bool is_hop_by_hop_or_framing(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "connection", "keep-alive",        "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
+      "trailer",    "transfer-encoding", "upgrade",          "content-length"};
+  return std::any_of(std::begin(kNames), std::end(kNames), [&](std::string_view hop) { return iequals(name, hop); });
 }
 
 std::vector<std::string_view> split_list(std::string_view value) {

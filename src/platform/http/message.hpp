@@ -47,6 +47,12 @@ inline bool iequals(std::string_view a, std::string_view b) {
 // RFC 9110 §5.6.2: a non-empty run of token characters (header names, methods, codings).
 bool is_token(std::string_view text);
 
+// Fields a proxy never passes on as received: hop-by-hop ones (RFC 9110 §7.6.1, plus the
+// pre-standard Proxy-Connection, still sent by some clients) and the framing field Content-Length
+// (the proxy frames the body it actually sends). Fields that a Connection field names are
+// hop-by-hop too; that is the caller's check, since it needs the whole list.
+bool is_hop_by_hop_or_framing(std::string_view name);
+
 // The elements of a comma-separated header value ("chunked, gzip"), trimmed, empty ones skipped.
 std::vector<std::string_view> split_list(std::string_view value);
 

@@ -94,5 +94,15 @@ TEST(HeaderLists, TokensAreRfc9110Tokens) {
   EXPECT_FALSE(is_token("Caf\xC3\xA9"));
 }
 
+TEST(HeaderLists, HopByHopAndFramingFieldsInAnyCase) {
+  for (const auto* name : {"Connection", "keep-alive", "Proxy-Connection", "PROXY-AUTHENTICATE", "Proxy-Authorization",
+                           "TE", "trailer", "Transfer-Encoding", "Upgrade", "Content-Length"}) {
+    EXPECT_TRUE(is_hop_by_hop_or_framing(name)) << name;
+  }
+  for (const auto* name : {"Content-Type", "Expect", "Authorization", "Host", "T", "Connections", ""}) {
+    EXPECT_FALSE(is_hop_by_hop_or_framing(name)) << name;
+  }
+}
+
 }  // namespace
 }  // namespace intercab::http
