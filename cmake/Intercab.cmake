@@ -11,7 +11,7 @@ endfunction()
 
 # intercab_library(NAME SOURCES ... DEPS ...): a library rooted at src/ for includes; static unless
 # BUILD_SHARED_LIBS is on (the sanitizer preset, whose 50 test executables would otherwise each carry
-# a copy of every instrumented library: 5 GB of disk instead of about 1).
+# a copy of every instrumented library: 5 GB of disk instead of 1.5).
 function(intercab_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_library(${name} ${ARG_SOURCES})
