@@ -387,9 +387,10 @@ void Server::Impl::release_affinity(detail::UpstreamAffinity& affinity) {
 }
 
 asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::flat_buffer& buffer,
-                                            RequestParser& parser, Request& request, bool head_request,
+                                            const RequestHead& client_head, Request& request,
                                             detail::UpstreamAffinity& affinity) {
   const auto started = Clock::now();
+  const bool head_request = request.method == "HEAD";
   ForwardPlan plan = forwarder(request);
   if (plan.prepare) {
     auto prepare = std::move(plan.prepare);
@@ -408,8 +409,9 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
         asio::use_awaitable);
   }
   ForwardOutcome outcome;
-  const bool client_keep_alive = parser.keep_alive() && !draining.load();  // from the parse, not re-read
-  const unsigned client_version = parser.get().version() == 10 ? 10U : 11U;
+  const bool client_keep_alive = client_head.keep_alive && !draining.load();
+  const unsigned client_version = client_head.version;
+  const bool has_body = client_head.has_body();
 
   auto send_whole = [&](Response response, bool keep_alive) -> asio::awaitable<bool> {
     response.headers.set("X-Request-Id", request.request_id);
@@ -425,14 +427,13 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
   if (plan.respond) {
     for (const auto& [name, value] : plan.response_headers.fields()) plan.respond->headers.set(name, value);
     // An unread request body would be taken for the next request: close instead.
-    co_return co_await send_whole(std::move(*plan.respond), client_keep_alive && parser.is_done());
+    co_return co_await send_whole(std::move(*plan.respond), client_keep_alive && !has_body);
   }
 
-  const auto declared_length = parser.content_length();
+  const auto& declared_length = client_head.content_length;
   if (plan.max_body_bytes && declared_length && *declared_length > *plan.max_body_bytes) {
     co_return co_await send_whole(problem_response(errors::PayloadTooLarge(*plan.max_body_bytes), request), false);
   }
-  const bool has_body = !parser.is_done();
   if (has_body && client_version == 11 && iequals(request.headers.get("Expect"), "100-continue")) {
     bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
     client.expires_after(limits.body_timeout);
@@ -469,9 +470,16 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     upstream_request->keep_alive(true);
   }
 
-  // Converting the parser keeps the head and lets the body flow through a fixed buffer.
-  bhttp::request_parser<bhttp::buffer_body> body_parser{std::move(parser)};
+  // The body flows through a fixed buffer.
+  bhttp::request_parser<bhttp::buffer_body> body_parser;
   body_parser.body_limit(plan.max_body_bytes ? *plan.max_body_bytes : std::numeric_limits<std::uint64_t>::max());
+  if (has_body) {
+    if (auto error = detail::start_body_parser(body_parser, client_head)) {
+      co_return co_await send_whole(
+          problem_response(errors::BadRequest("unreadable body framing: " + error.message()), request), false);
+    }
+  }
+  const auto body_done = [&] { return !has_body || body_parser.is_done(); };
   RelayBuffer relay_buffer;
 
   std::vector<std::size_t> tried;
@@ -899,12 +907,12 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
   outcome.error = last_error ? last_error->reason : "no attempt was made";
   auto error_response = gateway_error(last_error.value_or(ExchangeError{503, outcome.error}), request, plan);
   outcome.status = error_response.status;
-  auto out = detail::to_beast(error_response, client_version, client_keep_alive && body_parser.is_done(), head_request);
+  auto out = detail::to_beast(error_response, client_version, client_keep_alive && body_done(), head_request);
   client.expires_after(limits.body_timeout);
   auto [write_error, written] = co_await bhttp::async_write(client, out, kAwaitable);
   outcome.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   if (plan.complete) plan.complete(request, outcome);
-  co_return !write_error && client_keep_alive && body_parser.is_done();
+  co_return !write_error && client_keep_alive && body_done();
 }
 
 }  // namespace intercab::http

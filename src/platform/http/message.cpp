@@ -86,13 +86,30 @@ bool is_token(std::string_view text) {
          std::all_of(text.begin(), text.end(), [](char c) { return kTokenCharacters[static_cast<unsigned char>(c)]; });
 }
 
-// An array of string_views: a braced list of literals would be const char*, measured with strlen
-// for every header of every forwarded request.
+// Connection, Keep-Alive, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE, Trailer,
+// Transfer-Encoding, Upgrade and Content-Length, by length first: every header of every forwarded
+// request and response is checked.
 bool is_hop_by_hop_or_framing(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "connection", "keep-alive",        "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
-      "trailer",    "transfer-encoding", "upgrade",          "content-length"};
-  return std::any_of(std::begin(kNames), std::end(kNames), [&](std::string_view hop) { return iequals(name, hop); });
+  switch (name.size()) {
+    case 2:
+      return iequals(name, "te");
+    case 7:
+      return iequals(name, "trailer") || iequals(name, "upgrade");
+    case 10:
+      return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 14:
+      return iequals(name, "content-length");
+    case 16:
+      return iequals(name, "proxy-connection");
+    case 17:
+      return iequals(name, "transfer-encoding");
+    case 18:
+      return iequals(name, "proxy-authenticate");
+    case 19:
+      return iequals(name, "proxy-authorization");
+    default:
+      return false;
+  }
 }
 
 std::vector<std::string_view> split_list(std::string_view value) {

@@ -153,61 +153,6 @@ void parse_target(Request& request) {
   }
 }
 
-// True when the request line ends in a well-formed version other than 1.x ("HTTP/2.0"):
-// that deserves 505, while a garbled request line is a plain 400.
-bool names_other_http_version(std::string_view data) {
-  const auto line_end = data.find("\r\n");
-  if (line_end == std::string_view::npos || line_end < 9) return false;
-  const auto version = data.substr(line_end - 8, 8);
-  return data[line_end - 9] == ' ' && version.starts_with("HTTP/") &&
-         std::isdigit(static_cast<unsigned char>(version[5])) && version[6] == '.' &&
-         std::isdigit(static_cast<unsigned char>(version[7])) && version[5] != '1';
-}
-
-// Beast tolerates a few things in a request head that let a request be read two ways by two
-// parsers (the root of request smuggling). Rejected here, before Beast sees the head:
-// bare CR or LF, obs-fold and whitespace before a field line (RFC 9112 §2.2, §5.2).
-std::optional<std::string> strict_head_error(std::string_view head) {
-  std::size_t line_start = 0;
-  bool request_line = true;
-  while (line_start < head.size()) {
-    const auto line_end = head.find("\r\n", line_start);
-    const auto line = head.substr(line_start, line_end - line_start);
-    if (line.find('\r') != std::string_view::npos || line.find('\n') != std::string_view::npos) {
-      return "bare CR or LF in the request head; lines must end with CRLF";
-    }
-    if (!request_line && !line.empty() && (line.front() == ' ' || line.front() == '\t')) {
-      return "a header line starts with whitespace (obsolete line folding is not accepted)";
-    }
-    request_line = false;
-    line_start = line_end + 2;
-  }
-  return std::nullopt;
-}
-
-// We decode chunked and nothing else; any other framing is refused before the body is read,
-// because a body whose length two parsers could disagree on is how requests get smuggled.
-std::optional<errors::Problem> transfer_encoding_problem(const Headers& headers, unsigned version) {
-  if (!headers.contains("Transfer-Encoding")) return std::nullopt;
-  if (headers.contains("Content-Length")) {
-    return errors::BadRequest("send either Transfer-Encoding or Content-Length, not both");
-  }
-  if (version == 10) return errors::BadRequest("Transfer-Encoding is not allowed in HTTP/1.0 requests");
-  const auto codings = header_list(headers, "Transfer-Encoding");
-  if (codings.empty() || !iequals(codings.back(), "chunked")) {
-    return errors::BadRequest("Transfer-Encoding must end with chunked, or the body length is unknown");
-  }
-  if (codings.size() > 1) {
-    return errors::Problem(501, "/problems/transfer-coding", "Transfer coding not implemented",
-                           "only Transfer-Encoding: chunked is supported");
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
-namespace {
-
 // A response to a request we could not (fully) parse; the connection is closed afterwards.
 Response transport_error(const errors::Problem& problem, Request& request) {
   if (request.request_id.empty()) request.request_id = text::new_uuid_v4();
@@ -317,7 +262,7 @@ asio::awaitable<void> Server::Impl::stream_events(beast::tcp_stream& stream, con
 // large upload takes as long as the client's pace needs, a stalled one ends. Reads use a
 // buffer larger than the head limit, restored for the next request head.
 asio::awaitable<beast::error_code> Server::Impl::read_body(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                                           RequestParser& parser) {
+                                                           bhttp::request_parser<bhttp::string_body>& parser) {
   constexpr std::size_t kBodyReadBytes = 64 * 1024;
   const auto head_buffer_limit = buffer.max_size();
   buffer.max_size(std::max(head_buffer_limit, kBodyReadBytes));
@@ -331,8 +276,13 @@ asio::awaitable<beast::error_code> Server::Impl::read_body(beast::tcp_stream& st
 }
 
 asio::awaitable<Server::Impl::HeadOutcome> Server::Impl::read_head(beast::tcp_stream& stream,
-                                                                   beast::flat_buffer& buffer, RequestParser& parser) {
+                                                                   beast::flat_buffer& buffer) {
   HeadOutcome outcome;
+  const auto too_large = [this] {
+    return errors::Problem(
+        431, "/problems/header-too-large", "Request header fields too large",
+        "the request line and headers must not exceed " + std::to_string(limits.max_header_bytes) + " bytes");
+  };
   for (int empty_lines = 0;; ++empty_lines) {
     // Reads until the buffer holds the empty line that ends a head; the buffer's max size bounds the
     // head (not_found when full). A plain search: asio::async_read_until walks a byte iterator.
@@ -357,9 +307,7 @@ asio::awaitable<Server::Impl::HeadOutcome> Server::Impl::read_head(beast::tcp_st
       if (error) break;
     }
     if (error == asio::error::not_found) {
-      outcome.rejection = errors::Problem(
-          431, "/problems/header-too-large", "Request header fields too large",
-          "the request line and headers must not exceed " + std::to_string(limits.max_header_bytes) + " bytes");
+      outcome.rejection = too_large();
       co_return outcome;
     }
     if (error) {
@@ -375,24 +323,10 @@ asio::awaitable<Server::Impl::HeadOutcome> Server::Impl::read_head(beast::tcp_st
       buffer.consume(2);
       continue;
     }
-    if (auto syntax_error = strict_head_error(head)) {
-      outcome.rejection = errors::BadRequest(*syntax_error);
-      co_return outcome;
-    }
-    beast::error_code parse_error;
-    const auto used = parser.put(asio::buffer(head.data(), head.size()), parse_error);
-    if (parse_error == bhttp::error::header_limit) {
-      outcome.rejection = errors::Problem(
-          431, "/problems/header-too-large", "Request header fields too large",
-          "the request line and headers must not exceed " + std::to_string(limits.max_header_bytes) + " bytes");
-    } else if (parse_error == bhttp::error::bad_version && names_other_http_version(head)) {
-      outcome.rejection =
-          errors::Problem(505, "/problems/http-version", "HTTP version not supported", "send HTTP/1.1 (or HTTP/1.0)");
-    } else if (parse_error || !parser.is_header_done()) {
-      outcome.rejection = errors::BadRequest("malformed HTTP request: " +
-                                             (parse_error ? parse_error.message() : std::string("incomplete head")));
+    if (head_size > limits.max_header_bytes) {
+      outcome.rejection = too_large();
     } else {
-      buffer.consume(used);
+      outcome.size = head_size;
     }
     co_return outcome;
   }
@@ -419,16 +353,11 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
   bool first_request = true;
   bool unread_input = false;  // we answered before reading everything the client is sending
   while (!draining.load()) {
-    RequestParser parser;
-    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limits.max_header_bytes, UINT32_MAX)));
-    // The route decides the body limit once the head is read; Beast would otherwise reject a
-    // declared Content-Length against this default before we know the route.
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     stream.expires_after(first_request ? limits.header_timeout : limits.idle_timeout);
     first_request = false;
 
     connection->idle = true;
-    auto head_outcome = co_await read_head(stream, buffer, parser);
+    auto head_outcome = co_await read_head(stream, buffer);
     connection->idle = false;
     if (head_outcome.closed) break;  // the client went away, idled out, or we are draining: close quietly
 
@@ -438,31 +367,22 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
     if (head_outcome.rejection) early = transport_error(*head_outcome.rejection, request);
 
     in_flight.fetch_add(1);
+    RequestHead head;
     bool keep_alive = false;
-    unsigned version = 11;
-    bool head_request = false;
     RouteMatch match;
+    bhttp::request_parser<bhttp::string_body> body_parser;  // used when the request has a body
     if (!early) {
-      auto& head = parser.get();
-      version = head.version();
-      request.method = std::string(head.method_string());
-      request.target = std::string(head.target());
-      head_request = head.method() == bhttp::verb::head;
-      request.headers.reserve(static_cast<std::size_t>(std::distance(head.begin(), head.end())));
-      for (const auto& field : head) request.headers.add(std::string(field.name_string()), std::string(field.value()));
-
-      if (version != 10 && version != 11) {
-        early = transport_error(
-            errors::Problem(505, "/problems/http-version", "HTTP version not supported", "send HTTP/1.1 (or HTTP/1.0)"),
-            request);
-      } else if (head.method() == bhttp::verb::unknown) {
+      const auto head_problem = parse_request_head(
+          std::string_view(static_cast<const char*>(buffer.data().data()), head_outcome.size), head, request);
+      buffer.consume(head_outcome.size);
+      if (head_problem) {
+        early = transport_error(*head_problem, request);
+      } else if (bhttp::string_to_verb(request.method) == bhttp::verb::unknown) {
         early = transport_error(errors::Problem(501, "/problems/method-not-implemented", "Method not implemented",
                                                 "method '" + request.method + "' is not supported by this server"),
                                 request);
-      } else if ((version == 11 && request.headers.count("Host") != 1) || request.headers.count("Host") > 1) {
+      } else if ((head.version == 11 && request.headers.count("Host") != 1) || request.headers.count("Host") > 1) {
         early = transport_error(errors::BadRequest("an HTTP/1.1 request must carry exactly one Host header"), request);
-      } else if (auto framing = transfer_encoding_problem(request.headers, version)) {
-        early = transport_error(*framing, request);
       } else {
         try {
           parse_target(request);
@@ -471,6 +391,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
         }
       }
     }
+    const bool head_request = request.method == "HEAD";
 
     if (!early) {
       auto id = request.headers.get("X-Request-Id");
@@ -480,7 +401,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
 
       match = router.match(request.method, request.path);
       if (match.status == MatchStatus::kNotFound && forwarder) {
-        const bool reusable = co_await forward(stream, buffer, parser, request, head_request, affinity);
+        const bool reusable = co_await forward(stream, buffer, head, request, affinity);
         in_flight.fetch_sub(1);
         if (!reusable) unread_input = true;  // the exchange may have ended before the request body did
         if (!reusable || draining.load()) break;
@@ -489,17 +410,17 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
       const auto body_limit = (match.status == MatchStatus::kFound && match.route->options.max_body_bytes)
                                   ? *match.route->options.max_body_bytes
                                   : limits.max_body_bytes;
-      parser.body_limit(body_limit);
-      const auto declared = parser.content_length();
-      if (declared && *declared > body_limit) {
+      if (head.content_length && *head.content_length > body_limit) {
         early = transport_error(errors::PayloadTooLarge(body_limit), request);
-      } else if (!parser.is_done()) {
-        if (iequals(request.headers.get("Expect"), "100-continue") && version == 11) {
+      } else if (head.has_body()) {
+        if (iequals(request.headers.get("Expect"), "100-continue") && head.version == 11) {
           bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
           stream.expires_after(limits.body_timeout);
           co_await bhttp::async_write(stream, go_on, kAwaitable);
         }
-        const auto body_error = co_await read_body(stream, buffer, parser);
+        body_parser.body_limit(body_limit);
+        auto body_error = detail::start_body_parser(body_parser, head);
+        if (!body_error) body_error = co_await read_body(stream, buffer, body_parser);
         if (body_error == bhttp::error::body_limit) {
           early = transport_error(errors::PayloadTooLarge(body_limit), request);
         } else if (body_error) {
@@ -515,19 +436,19 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
       keep_alive = false;  // after a framing error the rest of the stream cannot be trusted
       unread_input = true;
     } else {
-      request.body = std::move(parser.get().body());
-      keep_alive = parser.keep_alive();  // as parsed (the message's keep_alive() re-reads Connection)
+      if (head.has_body()) request.body = std::move(body_parser.get().body());
+      keep_alive = head.keep_alive;
       response = co_await dispatch(request, match);
       response.headers.set("X-Request-Id", request.request_id);
     }
     if (draining.load()) keep_alive = false;
 
     if (response.event_stream && response.status == 200 && !head_request) {
-      co_await stream_events(stream, response, version == 10 ? 10 : 11);
+      co_await stream_events(stream, response, head.version);
       in_flight.fetch_sub(1);
       break;
     }
-    auto out = detail::to_beast(response, version == 10 ? 10 : 11, keep_alive, head_request);
+    auto out = detail::to_beast(response, head.version, keep_alive, head_request);
     stream.expires_after(limits.body_timeout);
     auto [write_error, written] = co_await bhttp::async_write(stream, out, kAwaitable);
     in_flight.fetch_sub(1);

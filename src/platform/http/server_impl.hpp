@@ -11,6 +11,7 @@
 #include <optional>
 #include <unordered_set>
 
+#include "platform/http/request_head.hpp"
 #include "platform/http/runtime_impl.hpp"
 #include "platform/http/server.hpp"
 
@@ -41,6 +42,20 @@ struct UpstreamAffinity {
   std::chrono::steady_clock::time_point last_used;
 };
 
+// Readies a Beast request parser (body limit set) to decode the body `head` declares. The head itself
+// was parsed and checked by parse_request_head; Beast has no way in to a body but through a head, so
+// it is given one that states only that framing.
+template <class Parser>
+beast::error_code start_body_parser(Parser& parser, const RequestHead& head) {
+  const std::string framing =
+      head.chunked
+          ? std::string("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+          : "POST / HTTP/1.1\r\nContent-Length: " + std::to_string(head.content_length.value_or(0)) + "\r\n\r\n";
+  beast::error_code error;
+  parser.put(asio::buffer(framing), error);
+  return error;
+}
+
 bhttp::response<bhttp::string_body> to_beast(const Response& response, unsigned version, bool keep_alive,
                                              bool head_request);
 
@@ -53,15 +68,15 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         limits(limits_value),
         interceptor(std::move(interceptor_value)) {}
 
-  using RequestParser = bhttp::request_parser<bhttp::string_body>;
   struct HeadOutcome {
     bool closed = false;                       // nothing (more) to answer: close quietly
     std::optional<errors::Problem> rejection;  // answer this and close
+    std::size_t size = 0;                      // otherwise the head is the buffer's first `size` bytes
   };
-  // Reads one request head (up to the empty line) and hands it to `parser`.
-  asio::awaitable<HeadOutcome> read_head(beast::tcp_stream& stream, beast::flat_buffer& buffer, RequestParser& parser);
+  // Reads until the buffer starts with one whole request head (up to the empty line).
+  asio::awaitable<HeadOutcome> read_head(beast::tcp_stream& stream, beast::flat_buffer& buffer);
   asio::awaitable<beast::error_code> read_body(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                               RequestParser& parser);
+                                               bhttp::request_parser<bhttp::string_body>& parser);
 
   asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
   asio::awaitable<void> serve_connection(tcp::socket socket);
@@ -70,8 +85,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   asio::awaitable<void> stream_events(beast::tcp_stream& stream, const Response& response, unsigned version);
   // Relays a request no route matched to an upstream chosen by `forwarder` (forward.cpp).
   // Returns whether the client connection may carry another request.
-  asio::awaitable<bool> forward(beast::tcp_stream& client, beast::flat_buffer& buffer, RequestParser& parser,
-                                Request& request, bool head_request, detail::UpstreamAffinity& affinity);
+  asio::awaitable<bool> forward(beast::tcp_stream& client, beast::flat_buffer& buffer, const RequestHead& head,
+                                Request& request, detail::UpstreamAffinity& affinity);
   // Hands a client connection's upstream connection to the shared pool (forward.cpp).
   void release_affinity(detail::UpstreamAffinity& affinity);
   void close_idle_connections();
