@@ -14,6 +14,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <memory>
@@ -42,7 +43,10 @@ bool is_hop_by_hop(std::string_view name) { return is_hop_by_hop_or_framing(name
 bool is_gateway_error(int status) { return status == 502 || status == 503 || status == 504; }
 
 // An informational response before the final one; 101 ends the HTTP exchange instead.
-bool is_interim(unsigned status) { return status >= 100 && status < 200 && status != 101; }
+bool is_interim(int status) { return status >= 100 && status < 200 && status != 101; }
+
+// The longest response head accepted from an upstream (nginx's proxy_buffer_size is 4-8 KiB).
+constexpr std::size_t kMaxUpstreamHeadBytes = std::size_t{64} * 1024;
 
 // An idle upstream connection that the peer closed (or that has stray bytes) is useless.
 bool still_open(int fd) {
@@ -127,7 +131,7 @@ asio::awaitable<void> relay_upgraded(beast::tcp_stream& from, beast::tcp_stream&
 // without those the gateway sets, then the gateway's own (the last of a repeated name wins), then
 // X-Request-Id. Framing (Content-Length, Transfer-Encoding, Connection) is the caller's.
 template <class Emit>
-void for_each_client_field(const bhttp::response_header<>& upstream_head, const Headers& gateway_headers,
+void for_each_client_field(const ResponseHead& upstream_head, const Headers& gateway_headers,
                            std::string_view request_id, Emit emit) {
   const auto& ours = gateway_headers.fields();
   auto set_by_gateway = [&](std::string_view name) {
@@ -136,21 +140,17 @@ void for_each_client_field(const bhttp::response_header<>& upstream_head, const 
   };
   // Names listed by any Connection field are hop-by-hop too.
   std::vector<std::string_view> connection_options;
-  for (const auto& field : upstream_head) {
-    if (field.name() != bhttp::field::connection) continue;
-    for (const auto option : split_list(std::string_view(field.value().data(), field.value().size())))
-      connection_options.push_back(option);
+  for (const auto& [name, value] : upstream_head.fields) {
+    if (!iequals(name, "Connection")) continue;
+    for (const auto option : split_list(value)) connection_options.push_back(option);
   }
   auto named_in_connection = [&](std::string_view name) {
     return std::any_of(connection_options.begin(), connection_options.end(),
                        [&](std::string_view option) { return iequals(option, name); });
   };
-  for (const auto& field : upstream_head) {
-    const auto name = field.name_string();
-    const std::string_view name_view(name.data(), name.size());
-    if (is_hop_by_hop(name_view) || named_in_connection(name_view) || set_by_gateway(name_view)) continue;
-    const auto value = field.value();
-    emit(name_view, std::string_view(value.data(), value.size()));
+  for (const auto& [name, value] : upstream_head.fields) {
+    if (is_hop_by_hop(name) || named_in_connection(name) || set_by_gateway(name)) continue;
+    emit(name, value);
   }
   for (std::size_t i = 0; i < ours.size(); ++i) {
     const bool repeated_later = std::any_of(ours.begin() + static_cast<std::ptrdiff_t>(i) + 1, ours.end(),
@@ -198,21 +198,63 @@ asio::awaitable<beast::error_code> write_all(beast::tcp_stream& stream, const Co
   co_return co_await write_rest(stream, buffers, written);
 }
 
-// Feeds the bytes already read from an upstream to the response parser (into its body buffer once
-// the head is parsed). Returns an error only for a malformed response; "needs more bytes" and "body
-// buffer full" are not errors.
-beast::error_code parse_buffered(bhttp::response_parser<bhttp::buffer_body>& parser, beast::flat_buffer& buffer) {
-  while (buffer.size() > 0 && !parser.is_done()) {
-    if (parser.is_header_done() && parser.get().body().size == 0) break;  // the body buffer is full
-    beast::error_code error;
-    const auto used = parser.put(buffer.data(), error);
-    buffer.consume(used);
-    if (error == bhttp::error::need_more || error == bhttp::error::need_buffer) break;
-    if (error) return error;
-    if (used == 0) break;
+// Decodes a response body from the bytes read off an upstream connection into the relay buffer: a
+// body of known length by counting (the usual API answer), chunked and close-delimited ones through
+// Beast's parser, given that framing.
+class ResponseBodyDecoder {
+ public:
+  ResponseBodyDecoder(ResponseHead::Body framing, std::optional<std::uint64_t> length) : framing_(framing) {
+    if (framing == ResponseHead::Body::kLength) {
+      remaining_ = length.value_or(0);
+    } else if (framing != ResponseHead::Body::kNone) {
+      parser_.emplace();
+      parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+      detail::start_body_parser(*parser_, std::nullopt, framing == ResponseHead::Body::kChunked);
+    }
   }
-  return {};
-}
+
+  bool done() const { return parser_ ? parser_->is_done() : remaining_ == 0; }
+
+  // Moves what `input` holds of the body into `out` (at most `room` bytes), consuming what it used;
+  // returns the count of body bytes written. `error` is set for a malformed chunked body.
+  std::size_t decode(beast::flat_buffer& input, char* out, std::size_t room, beast::error_code& error) {
+    if (!parser_) {
+      const auto count = static_cast<std::size_t>(std::min<std::uint64_t>({remaining_, input.size(), room}));
+      std::memcpy(out, input.data().data(), count);
+      input.consume(count);
+      remaining_ -= count;
+      return count;
+    }
+    auto& body = parser_->get().body();
+    body.data = out;
+    body.size = room;
+    while (input.size() > 0 && !parser_->is_done() && body.size > 0) {
+      const auto used = parser_->put(input.data(), error);
+      input.consume(used);
+      if (error == bhttp::error::need_more || error == bhttp::error::need_buffer) error = {};
+      if (error || used == 0) break;
+    }
+    return room - body.size;
+  }
+
+  // The upstream closed the connection: that completes a close-delimited body and cuts any other.
+  beast::error_code finish_at_close() {
+    beast::error_code error;
+    if (parser_) {
+      parser_->put_eof(error);
+    } else if (remaining_ > 0) {
+      error = bhttp::error::partial_message;
+    }
+    return error;
+  }
+
+  ResponseHead::Body framing() const { return framing_; }
+
+ private:
+  ResponseHead::Body framing_;
+  std::uint64_t remaining_ = 0;                                       // of a body of known length
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser_;  // chunked and close-delimited bodies
+};
 
 // The relay buffer of one forwarded request, from a small per-thread free list: a 64 KiB block
 // allocated and freed per request makes glibc consolidate its free lists every time, a visible
@@ -474,7 +516,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
   bhttp::request_parser<bhttp::buffer_body> body_parser;
   body_parser.body_limit(plan.max_body_bytes ? *plan.max_body_bytes : std::numeric_limits<std::uint64_t>::max());
   if (has_body) {
-    if (auto error = detail::start_body_parser(body_parser, client_head)) {
+    if (auto error = detail::start_body_parser(body_parser, client_head.content_length, client_head.chunked)) {
       co_return co_await send_whole(
           problem_response(errors::BadRequest("unreadable body framing: " + error.message()), request), false);
     }
@@ -666,34 +708,46 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       arm(*upstream);
       return upstream->async_read_some(upstream_buffer.prepare(kUpstreamReadBytes), kAwaitable);
     };
-    std::optional<bhttp::response_parser<bhttp::buffer_body>> response_parser;
-    auto start_response = [&] {
-      response_parser.emplace();
-      response_parser->body_limit(std::numeric_limits<std::uint64_t>::max());
-      if (head_request) response_parser->skip(true);
-    };
-    start_response();
+    // The response head is parsed in place (message_head.hpp) and kept as text for the views into
+    // it; Beast decodes the body, if any, from the framing that head declares.
+    ResponseHead upstream_head;
+    std::string upstream_head_text;
+    std::string head_problem;  // why the head was refused, when it was
+    bool got_some = false;     // whether the upstream sent any byte of a response
     auto read_response_head = [&]() -> asio::awaitable<beast::error_code> {
-      beast::error_code error;
-      while (!error) {
-        while (!error && !response_parser->is_header_done()) {
-          std::size_t read = 0;
-          std::tie(error, read) = co_await read_upstream();
+      while (true) {
+        std::size_t head_size = 0;
+        for (std::size_t searched = 0;;) {
+          const std::string_view data(static_cast<const char*>(upstream_buffer.data().data()), upstream_buffer.size());
+          if (const auto end = data.find("\r\n\r\n", searched); end != std::string_view::npos) {
+            head_size = end + 4;
+            break;
+          }
+          if (data.size() > kMaxUpstreamHeadBytes) {
+            head_problem = "a response head longer than " + std::to_string(kMaxUpstreamHeadBytes) + " bytes";
+            co_return bhttp::error::header_limit;
+          }
+          searched = data.size() < 3 ? 0 : data.size() - 3;
+          auto [error, read] = co_await read_upstream();
           upstream_buffer.commit(read);
-          if (!error) error = parse_buffered(*response_parser, upstream_buffer);
+          got_some = got_some || read > 0;
+          if (error) co_return error;
         }
-        if (error || !is_interim(response_parser->get().result_int())) break;
+        upstream_head_text.assign(static_cast<const char*>(upstream_buffer.data().data()), head_size);
+        upstream_buffer.consume(head_size);
+        if (auto problem = parse_response_head(upstream_head_text, upstream_head)) {
+          head_problem = "a malformed response head: " + *problem;
+          co_return bhttp::error::bad_value;
+        }
         // 100 Continue, 102 Processing, 103 Early Hints: informational only, and the client may be
         // HTTP/1.0 or may not expect them; dropped here, the final response follows on the same
         // connection (within the same deadline, so an endless stream of them still ends in a 504).
-        start_response();
-        error = parse_buffered(*response_parser, upstream_buffer);
+        if (!is_interim(upstream_head.status)) co_return beast::error_code{};
       }
-      co_return error;
     };
     if (!relay_error) relay_error = co_await read_response_head();
     const bool closed_unanswered = (relay_error == asio::error::eof || relay_error == asio::error::connection_reset) &&
-                                   !response_parser->got_some() && upstream_buffer.size() == 0;
+                                   !got_some && upstream_buffer.size() == 0;
     if (closed_unanswered && reused && !has_body && plan.idempotent) {
       // A kept-alive connection that the upstream closed as the request went out (its idle
       // timeout): the request is idempotent and had no body, so it goes once more on a new
@@ -714,13 +768,14 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       last_error = timed_out(relay_error)
                        ? ExchangeError{504, plan.upstream_name + " at " + outcome.upstream + " did not answer within " +
                                                 std::to_string(plan.timeout.count()) + " ms"}
-                       : ExchangeError{502, plan.upstream_name + " at " + outcome.upstream +
-                                                " failed before answering (" + relay_error.message() + ")"};
+                       : ExchangeError{
+                             502, plan.upstream_name + " at " + outcome.upstream +
+                                      (head_problem.empty() ? " failed before answering (" + relay_error.message() + ")"
+                                                            : " sent " + head_problem)};
       if (retryable) continue;
       break;
     }
-    auto& upstream_head = response_parser->get();
-    const int status = static_cast<int>(upstream_head.result_int());
+    const int status = upstream_head.status;
     if (status == 101 && upgrade.empty()) {
       // Switching protocols without being asked would leave the connection in an unknown protocol.
       if (plan.report) plan.report(choice->instance, false);
@@ -734,9 +789,9 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
       for_each_client_field(upstream_head, plan.response_headers, request.request_id,
                             [&](std::string_view name, std::string_view value) { append_field(head, name, value); });
-      const auto chosen = upstream_head[bhttp::field::upgrade];
+      const auto chosen = upstream_head.get("Upgrade");
       head.append("Connection: Upgrade\r\nUpgrade: "sv)
-          .append(chosen.empty() ? std::string_view(upgrade) : std::string_view(chosen.data(), chosen.size()))
+          .append(chosen.empty() ? std::string_view(upgrade) : chosen)
           .append("\r\n\r\n"sv);
       // The head, then whatever the upstream sent after it; then what the client sent early.
       client.expires_after(plan.idle_timeout);
@@ -766,7 +821,9 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
 
     // Response head to the client, then the body piece by piece.
     const bool bodiless = head_request || status == 204 || status == 304 || status < 200;
-    const auto upstream_length = response_parser->content_length();
+    const auto& upstream_length = upstream_head.content_length;
+    ResponseBodyDecoder response_body(upstream_head.body(head_request), upstream_length);
+    const auto response_done = [&] { return response_body.done(); };
     bool keep_alive = client_keep_alive;
     outcome.status = status;
     // The general case (bodies larger than the relay buffer, unknown lengths, streams) goes through
@@ -777,8 +834,8 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     auto start_serializer = [&] {
       client_response.emplace();
       client_response->version(client_version);
-      client_response->result(upstream_head.result_int());
-      client_response->reason(upstream_head.reason());
+      client_response->result(static_cast<unsigned>(status));
+      client_response->reason(upstream_head.reason);
       for_each_client_field(
           upstream_head, plan.response_headers, request.request_id,
           [&](std::string_view name, std::string_view value) { client_response->insert(name, value); });
@@ -801,7 +858,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       head.append(client_version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ")
           .append(std::to_string(status))
           .append(" "sv)
-          .append(upstream_head.reason())
+          .append(upstream_head.reason)
           .append("\r\n"sv);
       for_each_client_field(upstream_head, plan.response_headers, request.request_id,
                             [&](std::string_view name, std::string_view value) { append_field(head, name, value); });
@@ -818,7 +875,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
 
     bool relayed = true;
     bool head_sent = false;
-    if (plan.streaming && !response_parser->is_done()) {
+    if (plan.streaming && !response_done()) {
       // A stream's client (EventSource) learns from the head that the stream is open: send it now.
       start_serializer();
       client.expires_after(plan.idle_timeout);
@@ -830,22 +887,24 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     bool upstream_failed_before_head = false;
     std::size_t filled = 0;
     while (relayed) {
-      if (!response_parser->is_done()) {
-        auto& body = response_parser->get().body();
-        body.data = relay_buffer.get() + filled;
-        body.size = kRelayChunkBytes - filled;
+      if (!response_done()) {
         // What was read already first; a read only when that gave no body bytes. Like read_some:
         // events of a stream go out as they come, not when a buffer fills.
-        beast::error_code read_error = parse_buffered(*response_parser, upstream_buffer);
-        if (!read_error && !response_parser->is_done() && body.size == kRelayChunkBytes - filled) {
+        beast::error_code read_error;
+        auto decode = [&] {
+          filled +=
+              response_body.decode(upstream_buffer, relay_buffer.get() + filled, kRelayChunkBytes - filled, read_error);
+        };
+        const auto filled_before = filled;
+        decode();
+        if (!read_error && !response_done() && filled == filled_before) {
           std::size_t read = 0;
           std::tie(read_error, read) = co_await read_upstream();
           upstream_buffer.commit(read);
           if (read_error == asio::error::eof) {
-            read_error = {};
-            response_parser->put_eof(read_error);  // completes a body delimited by the close
+            read_error = response_body.finish_at_close();
           } else if (!read_error) {
-            read_error = parse_buffered(*response_parser, upstream_buffer);
+            decode();
           }
         }
         if (read_error) {
@@ -854,10 +913,9 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
           relayed = false;
           break;
         }
-        filled = kRelayChunkBytes - body.size;
-        if (!flush_now(response_parser->is_done(), filled, upstream_buffer.size())) continue;
+        if (!flush_now(response_done(), filled, upstream_buffer.size())) continue;
       }
-      const bool more = !response_parser->is_done();
+      const bool more = !response_done();
       client.expires_after(plan.streaming ? plan.idle_timeout : limits.body_timeout);
       beast::error_code write_error;
       if (!response_writer && !more) {
@@ -891,8 +949,9 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       break;
     }
     attempt.response_started = true;
-    // A body delimited by the connection's end leaves nothing to reuse (the parser's keep_alive() is false then).
-    if (relayed && response_parser->is_done() && response_parser->keep_alive() && upstream_buffer.size() == 0) {
+    // A body delimited by the connection's end leaves nothing to reuse.
+    if (relayed && response_done() && !upstream_head.connection_close &&
+        response_body.framing() != ResponseHead::Body::kUntilClose && upstream_buffer.size() == 0) {
       upstream->expires_never();
       affinity.key = outcome.upstream;
       affinity.last_used = Clock::now();

@@ -397,6 +397,8 @@ TEST_F(ForwardTest, RelaysEveryResponseFramingWhole) {
       {"/interim", kInterimThenFinal},
       {"/truncated", {"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n012"}},
       {"/no-head", {"HTTP/1.1 200 OK\r\nContent-"}},
+      {"/both-framings", {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"}},
+      {"/folded-field", {"HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nContent-Length: 2\r\n\r\nok"}},
       {"/two-connection-fields",
        {"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: X-Hop\r\nX-Hop: secret\r\nX-Request-Id: "
         "upstream-own\r\nContent-Length: 2\r\n\r\nok"}},
@@ -433,6 +435,12 @@ TEST_F(ForwardTest, RelaysEveryResponseFramingWhole) {
   ASSERT_TRUE(no_head);
   EXPECT_EQ(no_head->status, 502) << "nothing reached the client, so it gets a 502";
   EXPECT_EQ(no_head->header("content-type"), "application/problem+json");
+  for (const std::string path : {"/both-framings", "/folded-field"}) {
+    auto malformed = call("GET", path);
+    ASSERT_TRUE(malformed) << path;
+    EXPECT_EQ(malformed->status, 502) << path << ": a head two parsers could read two ways is not relayed";
+    EXPECT_NE(malformed->body.find("malformed response head"), std::string::npos) << malformed->body;
+  }
   EXPECT_FALSE(call("GET", "/truncated"))
       << "the head and 3 bytes went out as they came: the client sees the connection end before Content-Length";
 }

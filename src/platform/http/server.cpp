@@ -419,7 +419,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
           co_await bhttp::async_write(stream, go_on, kAwaitable);
         }
         body_parser.body_limit(body_limit);
-        auto body_error = detail::start_body_parser(body_parser, head);
+        auto body_error = detail::start_body_parser(body_parser, head.content_length, head.chunked);
         if (!body_error) body_error = co_await read_body(stream, buffer, body_parser);
         if (body_error == bhttp::error::body_limit) {
           early = transport_error(errors::PayloadTooLarge(body_limit), request);

@@ -11,7 +11,7 @@
 #include <optional>
 #include <unordered_set>
 
-#include "platform/http/request_head.hpp"
+#include "platform/http/message_head.hpp"
 #include "platform/http/runtime_impl.hpp"
 #include "platform/http/server.hpp"
 
@@ -42,15 +42,20 @@ struct UpstreamAffinity {
   std::chrono::steady_clock::time_point last_used;
 };
 
-// Readies a Beast request parser (body limit set) to decode the body `head` declares. The head itself
-// was parsed and checked by parse_request_head; Beast has no way in to a body but through a head, so
-// it is given one that states only that framing.
-template <class Parser>
-beast::error_code start_body_parser(Parser& parser, const RequestHead& head) {
-  const std::string framing =
-      head.chunked
-          ? std::string("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
-          : "POST / HTTP/1.1\r\nContent-Length: " + std::to_string(head.content_length.value_or(0)) + "\r\n\r\n";
+// Readies a Beast parser (body limit set) to decode a body framed by `content_length` or chunks, or,
+// for a response with neither, by the connection's end. The message's head was parsed and checked
+// already (message_head.hpp); Beast has no way in to a body but through a head, so it is given one
+// that states only that framing.
+template <bool is_request, class Body>
+beast::error_code start_body_parser(bhttp::parser<is_request, Body>& parser,
+                                    std::optional<std::uint64_t> content_length, bool chunked) {
+  std::string framing = is_request ? "POST / HTTP/1.1\r\n" : "HTTP/1.1 200 OK\r\n";
+  if (chunked) {
+    framing += "Transfer-Encoding: chunked\r\n";
+  } else if (content_length) {
+    framing += "Content-Length: " + std::to_string(*content_length) + "\r\n";
+  }
+  framing += "\r\n";
   beast::error_code error;
   parser.put(asio::buffer(framing), error);
   return error;

@@ -1,4 +1,4 @@
-#include "platform/http/request_head.hpp"
+#include "platform/http/message_head.hpp"
 
 #include <gtest/gtest.h>
 
@@ -90,7 +90,9 @@ TEST(RequestHead, RefusesLinesTwoParsersCouldReadTwoWays) {
   EXPECT_EQ(refusal("GET / HTTP/1.1\r\nX-A: " + std::string(40, 'a') + "\x7f\r\n\r\n"), 400);  // past a whole word
   EXPECT_EQ(refusal(std::string("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n", 27)), 400);
   EXPECT_EQ(refusal("GET / HTTP/1.1\r\nX-A: abcdefghij\x01\r\n\r\n"), 400);  // in the overlapping last word
-  EXPECT_EQ(refusal("GET / HTTP/1.1\r\nX-A: abcdefgh\x1b" "abcdefgh\r\n\r\n"), 400);
+  EXPECT_EQ(refusal("GET / HTTP/1.1\r\nX-A: abcdefgh\x1b"
+                    "abcdefgh\r\n\r\n"),
+            400);
   EXPECT_EQ(refusal("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\n\r\n"), 400);  // one head only
   EXPECT_EQ(refusal("GET / HTTP/1.1\r\nHost: x\r\n"), 400);                                  // no empty line
 }
@@ -111,6 +113,74 @@ TEST(RequestHead, RefusesMalformedRequestLines) {
   EXPECT_EQ(refusal("GET / HTTP/1.2\r\nHost: x\r\n\r\n"), 505);
   EXPECT_EQ(refusal("GET / HTTP/0.9\r\nHost: x\r\n\r\n"), 505);
   EXPECT_EQ(refusal("PROPFIND http://example.in/a?b=%20c HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+}
+
+std::optional<std::string> parse_response(const std::string& text, ResponseHead& head) {
+  return parse_response_head(text, head);
+}
+
+TEST(ResponseHead, ParsesStatusLineFieldsAndFraming) {
+  const std::string text =
+      "HTTP/1.1 201 Created\r\nServer: up\r\nContent-Length: 12\r\nX-Empty:  \r\nConnection: keep-alive\r\n\r\n";
+  ResponseHead head;
+  ASSERT_FALSE(parse_response(text, head));
+  EXPECT_EQ(head.version, 11U);
+  EXPECT_EQ(head.status, 201);
+  EXPECT_EQ(head.reason, "Created");
+  const std::vector<std::pair<std::string_view, std::string_view>> expected = {
+      {"Server", "up"}, {"Content-Length", "12"}, {"X-Empty", ""}, {"Connection", "keep-alive"}};
+  EXPECT_EQ(head.fields, expected);
+  EXPECT_EQ(head.get("content-length"), "12");
+  EXPECT_EQ(head.content_length, 12U);
+  EXPECT_FALSE(head.connection_close);
+  EXPECT_EQ(head.body(false), ResponseHead::Body::kLength);
+  EXPECT_EQ(head.body(true), ResponseHead::Body::kNone) << "the answer to HEAD has no body";
+}
+
+TEST(ResponseHead, BodyFramingFollowsRfc9112) {
+  ResponseHead head;
+  ASSERT_FALSE(parse_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", head));
+  EXPECT_EQ(head.body(false), ResponseHead::Body::kChunked);
+  ASSERT_FALSE(parse_response("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", head));
+  EXPECT_EQ(head.body(false), ResponseHead::Body::kUntilClose);
+  ASSERT_FALSE(parse_response("HTTP/1.1 200 OK\r\n\r\n", head));
+  EXPECT_EQ(head.body(false), ResponseHead::Body::kUntilClose);
+  ASSERT_FALSE(parse_response("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", head));
+  EXPECT_EQ(head.reason, "");
+  EXPECT_EQ(head.body(false), ResponseHead::Body::kNone);
+  for (const std::string status : {"204 No Content", "304 Not Modified", "103 Early Hints"}) {
+    ASSERT_FALSE(parse_response("HTTP/1.1 " + status + "\r\nContent-Length: 5\r\n\r\n", head));
+    EXPECT_EQ(head.body(false), ResponseHead::Body::kNone) << status;
+  }
+  ASSERT_FALSE(parse_response("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", head));
+  EXPECT_TRUE(head.connection_close) << "HTTP/1.0 closes unless it says keep-alive";
+  ASSERT_FALSE(parse_response("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n", head));
+  EXPECT_TRUE(head.connection_close);
+}
+
+TEST(ResponseHead, RefusesHeadsTwoParsersCouldReadTwoWays) {
+  ResponseHead head;
+  for (const std::string text : {
+           "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n",
+           "HTTP/1.1 200 OK\nContent-Length: 2\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\rX-B: 2\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nX-A : 1\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nX-A: 1\r\n",
+           "HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
+           "HTTP/1.1 2000 OK\r\n\r\n",
+           "HTTP/1.1 20 OK\r\n\r\n",
+           "HTTP/1.1 099 Low\r\n\r\n",
+           "HTTP/1.1 600 High\r\n\r\n",
+           "HTTP/1.1  200 OK\r\n\r\n",
+           "HTTP/2.0 200 OK\r\n\r\n",
+           "HTTP/1.1 200 O\x01K\r\n\r\n",
+           "ICY 200 OK\r\n\r\n",
+       }) {
+    EXPECT_TRUE(parse_response(text, head)) << text;
+  }
 }
 
 }  // namespace
