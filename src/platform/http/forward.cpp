@@ -423,9 +423,9 @@ Response gateway_error(const ExchangeError& error, const Request& request, const
 }  // namespace
 
 void Server::Impl::release_affinity(detail::UpstreamAffinity& affinity) {
-  if (!affinity.stream || !upstream_sockets) return;
-  upstream_sockets->give(affinity.key, affinity.stream->release_socket());
-  affinity.stream.reset();
+  if (!affinity.connection || !upstream_sockets) return;
+  upstream_sockets->give(affinity.key, affinity.connection->stream.release_socket());
+  affinity.connection.reset();
 }
 
 asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::flat_buffer& buffer,
@@ -513,15 +513,16 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
   }
 
   // The body flows through a fixed buffer.
-  bhttp::request_parser<bhttp::buffer_body> body_parser;
-  body_parser.body_limit(plan.max_body_bytes ? *plan.max_body_bytes : std::numeric_limits<std::uint64_t>::max());
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser;  // when the request has a body
   if (has_body) {
-    if (auto error = detail::start_body_parser(body_parser, client_head.content_length, client_head.chunked)) {
+    body_parser.emplace();
+    body_parser->body_limit(plan.max_body_bytes ? *plan.max_body_bytes : std::numeric_limits<std::uint64_t>::max());
+    if (auto error = detail::start_body_parser(*body_parser, client_head.content_length, client_head.chunked)) {
       co_return co_await send_whole(
           problem_response(errors::BadRequest("unreadable body framing: " + error.message()), request), false);
     }
   }
-  const auto body_done = [&] { return !has_body || body_parser.is_done(); };
+  const auto body_done = [&] { return !body_parser || body_parser->is_done(); };
   RelayBuffer relay_buffer;
 
   std::vector<std::size_t> tried;
@@ -560,20 +561,24 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       if (filled_bytes == 0) return false;  // only framing (a chunk header) was read
       return filled_bytes == kRelayChunkBytes || unparsed_bytes == 0 || plan.streaming;
     };
-    auto timed_out = [](const beast::error_code& error) { return error == beast::error::timeout; };
+    // Beast's timer ends its operations with timeout; the read deadline ends reads with operation_aborted.
+    std::unique_ptr<detail::UpstreamConnection> upstream;  // the attempt's connection; empty on failure
+    auto timed_out = [&upstream](const beast::error_code& error) {
+      return error == beast::error::timeout ||
+             (error == asio::error::operation_aborted && upstream && upstream->read_deadline.expired());
+    };
 
     // A fresh connection to the chosen instance; on failure `upstream` stays empty.
     // Streams are held by pointer: moving a Beast stream allocates a new implementation object.
-    std::unique_ptr<beast::tcp_stream> upstream;
     auto connect_fresh = [&]() -> asio::awaitable<std::optional<ExchangeError>> {
       tcp::resolver resolver(executor);
       auto [resolve_error, endpoints] =
           co_await resolver.async_resolve(choice->host, std::to_string(choice->port), kAwaitable);
       if (resolve_error)
         co_return ExchangeError{502, "cannot resolve " + plan.upstream_name + " at " + outcome.upstream};
-      upstream = std::make_unique<beast::tcp_stream>(executor);
-      upstream->expires_after(plan.connect_timeout);
-      auto [connect_error, endpoint] = co_await upstream->async_connect(endpoints, kAwaitable);
+      upstream = std::make_unique<detail::UpstreamConnection>(executor);
+      upstream->stream.expires_after(plan.connect_timeout);
+      auto [connect_error, endpoint] = co_await upstream->stream.async_connect(endpoints, kAwaitable);
       if (connect_error) {
         upstream.reset();
         co_return connect_error == beast::error::timeout
@@ -594,19 +599,19 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     };
 
     bool reused = false;
-    if (affinity.stream && affinity.key == outcome.upstream &&
+    if (affinity.connection && affinity.key == outcome.upstream &&
         (Clock::now() - affinity.last_used < kTrustedIdleTime ||
-         still_open(affinity.stream->socket().native_handle()))) {
-      upstream = std::move(affinity.stream);
+         still_open(affinity.connection->socket().native_handle()))) {
+      upstream = std::move(affinity.connection);
       reused = true;
-    } else if (affinity.stream) {
-      sockets->give(affinity.key, affinity.stream->release_socket());
-      affinity.stream.reset();
+    } else if (affinity.connection) {
+      sockets->give(affinity.key, affinity.connection->stream.release_socket());
+      affinity.connection.reset();
     }
     if (reused) {
       // the client connection's own upstream connection, from its previous request
     } else if (auto idle = sockets->take(outcome.upstream, executor)) {
-      upstream = std::make_unique<beast::tcp_stream>(std::move(*idle));
+      upstream = std::make_unique<detail::UpstreamConnection>(std::move(*idle));
       reused = true;
     } else if (auto failure = co_await connect_fresh()) {
       if (plan.report) plan.report(choice->instance, false);
@@ -619,10 +624,10 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     // Without a body the whole request goes out in one write; with one, the head goes first.
     std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_writer;
     auto write_request_head = [&]() -> asio::awaitable<beast::error_code> {
-      arm(*upstream);
-      if (!has_body) co_return co_await write_all(*upstream, asio::buffer(bodiless_request));
+      arm(upstream->stream);
+      if (!has_body) co_return co_await write_all(upstream->stream, asio::buffer(bodiless_request));
       request_writer.emplace(*upstream_request);
-      auto [error, written] = co_await bhttp::async_write_header(*upstream, *request_writer, kAwaitable);
+      auto [error, written] = co_await bhttp::async_write_header(upstream->stream, *request_writer, kAwaitable);
       co_return error;
     };
     beast::error_code head_error;
@@ -630,8 +635,8 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       head_error = co_await write_request_head();
     } else if (const auto sent = write_without_waiting(upstream->socket(), asio::buffer(bodiless_request));
                sent < bodiless_request.size()) {
-      arm(*upstream);
-      head_error = co_await write_rest(*upstream, asio::buffer(bodiless_request), sent);
+      arm(upstream->stream);
+      head_error = co_await write_rest(upstream->stream, asio::buffer(bodiless_request), sent);
     }
     if (head_error && reused) {
       // The idle connection died after our liveness check; nothing was sent: once more, afresh.
@@ -652,13 +657,13 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       const auto head_buffer_limit = buffer.max_size();
       buffer.max_size(std::max(head_buffer_limit, kRelayChunkBytes));
       std::size_t filled = 0;
-      while (has_body && !body_parser.is_done() && !relay_error) {
+      while (has_body && !body_parser->is_done() && !relay_error) {
         attempt.body_consumed = true;
-        body_parser.get().body().data = relay_buffer.get() + filled;
-        body_parser.get().body().size = kRelayChunkBytes - filled;
+        body_parser->get().body().data = relay_buffer.get() + filled;
+        body_parser->get().body().size = kRelayChunkBytes - filled;
         client.expires_after(plan.streaming ? plan.idle_timeout : limits.body_timeout);
         // read_some, not read: relay what has arrived instead of waiting for a full buffer.
-        auto [read_error, read_bytes] = co_await bhttp::async_read_some(client, buffer, body_parser, kAwaitable);
+        auto [read_error, read_bytes] = co_await bhttp::async_read_some(client, buffer, *body_parser, kAwaitable);
         if (read_error && read_error != bhttp::error::need_buffer) {
           client_failed = true;
           if (read_error == bhttp::error::body_limit) {
@@ -666,14 +671,14 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
           }
           break;
         }
-        filled = kRelayChunkBytes - body_parser.get().body().size;
-        if (!flush_now(body_parser.is_done(), filled, buffer.size())) continue;
+        filled = kRelayChunkBytes - body_parser->get().body().size;
+        if (!flush_now(body_parser->is_done(), filled, buffer.size())) continue;
         upstream_request->body().data = relay_buffer.get();
         upstream_request->body().size = filled;
-        upstream_request->body().more = !body_parser.is_done();
+        upstream_request->body().more = !body_parser->is_done();
         filled = 0;
-        arm(*upstream);
-        auto [write_error, written] = co_await bhttp::async_write(*upstream, *request_writer, kAwaitable);
+        arm(upstream->stream);
+        auto [write_error, written] = co_await bhttp::async_write(upstream->stream, *request_writer, kAwaitable);
         if (write_error && write_error != bhttp::error::need_buffer) relay_error = write_error;
       }
       buffer.max_size(head_buffer_limit);
@@ -705,8 +710,13 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     // stream is an error here. A plain lambda returning the operation, not a coroutine: awaiting it
     // costs no frame of its own.
     auto read_upstream = [&] {
-      arm(*upstream);
-      return upstream->async_read_some(upstream_buffer.prepare(kUpstreamReadBytes), kAwaitable);
+      // The socket itself, not the Beast stream: the connection's read deadline bounds the read.
+      if (plan.streaming) {
+        upstream->read_deadline.expires_after(plan.idle_timeout);
+      } else {
+        upstream->read_deadline.expires_at(deadline);
+      }
+      return upstream->socket().async_read_some(upstream_buffer.prepare(kUpstreamReadBytes), kAwaitable);
     };
     // The response head is parsed in place (message_head.hpp) and kept as text for the views into
     // it; Beast decodes the body, if any, from the framing that head declares.
@@ -799,13 +809,14 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       auto tunnel_error = co_await write_all(client, opening);
       upstream_buffer.consume(upstream_buffer.size());
       if (!tunnel_error && buffer.size() > 0) {
-        upstream->expires_after(plan.idle_timeout);
-        tunnel_error = co_await write_all(*upstream, buffer.data());
+        upstream->stream.expires_after(plan.idle_timeout);
+        tunnel_error = co_await write_all(upstream->stream, buffer.data());
         buffer.consume(buffer.size());
       }
       if (!tunnel_error) {
-        co_await (relay_upgraded(client, *upstream, plan.idle_timeout) &&
-                  relay_upgraded(*upstream, client, plan.idle_timeout));
+        upstream->read_deadline.expires_never();  // the tunnel's reads have their own timeouts
+        co_await (relay_upgraded(client, upstream->stream, plan.idle_timeout) &&
+                  relay_upgraded(upstream->stream, client, plan.idle_timeout));
       }
       outcome.seconds = std::chrono::duration<double>(Clock::now() - started).count();
       if (plan.complete) plan.complete(request, outcome);
@@ -952,10 +963,11 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     // A body delimited by the connection's end leaves nothing to reuse.
     if (relayed && response_done() && !upstream_head.connection_close &&
         response_body.framing() != ResponseHead::Body::kUntilClose && upstream_buffer.size() == 0) {
-      upstream->expires_never();
+      upstream->stream.expires_never();
+      upstream->read_deadline.expires_never();
       affinity.key = outcome.upstream;
       affinity.last_used = Clock::now();
-      affinity.stream = std::move(upstream);
+      affinity.connection = std::move(upstream);
     }
     outcome.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     if (plan.complete) plan.complete(request, outcome);

@@ -302,7 +302,8 @@ asio::awaitable<Server::Impl::HeadOutcome> Server::Impl::read_head(beast::tcp_st
       }
       const auto room = std::min<std::size_t>(buffer.max_size() - buffer.size(), kHeadReadBytes);
       std::size_t read = 0;
-      std::tie(error, read) = co_await stream.async_read_some(buffer.prepare(room), kAwaitable);
+      // The socket itself, not the Beast stream: the connection's LazyDeadline bounds this read.
+      std::tie(error, read) = co_await stream.socket().async_read_some(buffer.prepare(room), kAwaitable);
       buffer.commit(read);
       if (error) break;
     }
@@ -335,6 +336,7 @@ asio::awaitable<Server::Impl::HeadOutcome> Server::Impl::read_head(beast::tcp_st
 asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
   auto self = shared_from_this();
   beast::tcp_stream stream(std::move(socket));
+  detail::LazyDeadline head_deadline(stream.socket());  // for read_head; Beast's own timer guards the rest
   beast::flat_buffer buffer(std::max<std::size_t>(limits.max_header_bytes, 16384));  // bounds a head (read_head)
   auto connection = std::make_shared<detail::Connection>();
   connection->stream = &stream;
@@ -353,11 +355,12 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
   bool first_request = true;
   bool unread_input = false;  // we answered before reading everything the client is sending
   while (!draining.load()) {
-    stream.expires_after(first_request ? limits.header_timeout : limits.idle_timeout);
+    head_deadline.expires_after(first_request ? limits.header_timeout : limits.idle_timeout);
     first_request = false;
 
     connection->idle = true;
     auto head_outcome = co_await read_head(stream, buffer);
+    head_deadline.expires_never();
     connection->idle = false;
     if (head_outcome.closed) break;  // the client went away, idled out, or we are draining: close quietly
 
@@ -370,7 +373,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
     RequestHead head;
     bool keep_alive = false;
     RouteMatch match;
-    bhttp::request_parser<bhttp::string_body> body_parser;  // used when the request has a body
+    std::optional<bhttp::request_parser<bhttp::string_body>> body_parser;  // when the request has a body
     if (!early) {
       const auto head_problem = parse_request_head(
           std::string_view(static_cast<const char*>(buffer.data().data()), head_outcome.size), head, request);
@@ -418,9 +421,10 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
           stream.expires_after(limits.body_timeout);
           co_await bhttp::async_write(stream, go_on, kAwaitable);
         }
-        body_parser.body_limit(body_limit);
-        auto body_error = detail::start_body_parser(body_parser, head.content_length, head.chunked);
-        if (!body_error) body_error = co_await read_body(stream, buffer, body_parser);
+        body_parser.emplace();
+        body_parser->body_limit(body_limit);
+        auto body_error = detail::start_body_parser(*body_parser, head.content_length, head.chunked);
+        if (!body_error) body_error = co_await read_body(stream, buffer, *body_parser);
         if (body_error == bhttp::error::body_limit) {
           early = transport_error(errors::PayloadTooLarge(body_limit), request);
         } else if (body_error) {
@@ -436,7 +440,7 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
       keep_alive = false;  // after a framing error the rest of the stream cannot be trusted
       unread_input = true;
     } else {
-      if (head.has_body()) request.body = std::move(body_parser.get().body());
+      if (body_parser) request.body = std::move(body_parser->get().body());
       keep_alive = head.keep_alive;
       response = co_await dispatch(request, match);
       response.headers.set("X-Request-Id", request.request_id);

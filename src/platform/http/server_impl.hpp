@@ -4,6 +4,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <memory>
@@ -33,12 +34,84 @@ struct Connection {
   bool alive = true;
 };
 
+// A deadline for the plain socket reads of one connection on the hot path, enforced by a timer
+// that is re-armed only when it fires before the deadline or when the deadline moves earlier.
+// Beast's tcp_stream arms its timer before every operation and cancels it after (a timer-queue
+// insert, a removal and a completion of the cancelled wait), which costs more than the read it
+// guards; a keep-alive connection's deadline only ever moves later, so here a request costs a clock
+// read. When the deadline passes, the socket's pending operations end with operation_aborted and
+// expired() tells that apart from other cancellations. Lives no longer than the socket.
+class LazyDeadline {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit LazyDeadline(tcp::socket& socket) : state_(std::make_shared<State>(socket)) {}
+  ~LazyDeadline() {
+    state_->socket = nullptr;
+    state_->timer.cancel();
+  }
+  LazyDeadline(const LazyDeadline&) = delete;
+  LazyDeadline& operator=(const LazyDeadline&) = delete;
+
+  void expires_after(Clock::duration timeout) { expires_at(Clock::now() + timeout); }
+  // Until set again; the pending wait, if any, ends by itself without being re-armed.
+  void expires_never() { expires_at(Clock::time_point::max()); }
+  void expires_at(Clock::time_point deadline) {
+    state_->deadline = deadline;
+    state_->expired = false;
+    if (deadline < state_->armed_until) arm(state_);
+  }
+  bool expired() const { return state_->expired; }
+
+ private:
+  struct State {
+    explicit State(tcp::socket& socket_ref) : socket(&socket_ref), timer(socket_ref.get_executor()) {}
+    tcp::socket* socket;  // null once the owner is gone
+    asio::steady_timer timer;
+    Clock::time_point deadline = Clock::time_point::max();
+    Clock::time_point armed_until = Clock::time_point::max();  // end of the pending wait; max: none
+    bool expired = false;
+  };
+
+  static void arm(const std::shared_ptr<State>& state) {
+    state->armed_until = state->deadline;
+    state->timer.expires_at(state->deadline);  // a pending wait ends with operation_aborted
+    state->timer.async_wait([state](const beast::error_code& error) {
+      if (error) return;  // re-armed, or the owner is gone
+      state->armed_until = Clock::time_point::max();
+      if (state->socket == nullptr) return;
+      if (Clock::now() < state->deadline) {
+        if (state->deadline != Clock::time_point::max()) arm(state);  // the deadline moved later meanwhile
+        return;
+      }
+      state->expired = true;
+      beast::error_code ignored;
+      state->socket->cancel(ignored);
+    });
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+// A connection to an upstream: its stream (whose own timer guards connects and writes) and the
+// deadline of its response reads, which is kept across the requests the connection carries.
+struct UpstreamConnection {
+  explicit UpstreamConnection(const asio::any_io_executor& executor)
+      : stream(executor), read_deadline(stream.socket()) {}
+  explicit UpstreamConnection(tcp::socket socket) : stream(std::move(socket)), read_deadline(stream.socket()) {}
+
+  tcp::socket& socket() { return stream.socket(); }
+
+  beast::tcp_stream stream;
+  LazyDeadline read_deadline;
+};
+
 // The upstream connection a client connection used for its last forwarded request. It stays
 // on the client connection's strand, so the next request to the same upstream reuses it with
 // no pool round trip; it goes back to the shared pool when the client connection ends.
 struct UpstreamAffinity {
-  std::string key;                            // host:port
-  std::unique_ptr<beast::tcp_stream> stream;  // by pointer: moving a Beast stream allocates
+  std::string key;                                 // host:port
+  std::unique_ptr<UpstreamConnection> connection;  // by pointer: moving a Beast stream allocates
   std::chrono::steady_clock::time_point last_used;
 };
 
@@ -78,7 +151,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::optional<errors::Problem> rejection;  // answer this and close
     std::size_t size = 0;                      // otherwise the head is the buffer's first `size` bytes
   };
-  // Reads until the buffer starts with one whole request head (up to the empty line).
+  // Reads until the buffer starts with one whole request head (up to the empty line), within the
+  // connection's deadline (set by the caller).
   asio::awaitable<HeadOutcome> read_head(beast::tcp_stream& stream, beast::flat_buffer& buffer);
   asio::awaitable<beast::error_code> read_body(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                                bhttp::request_parser<bhttp::string_body>& parser);
