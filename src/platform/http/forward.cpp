@@ -138,15 +138,15 @@ void for_each_client_field(const ResponseHead& upstream_head, const Headers& gat
     return iequals(name, "X-Request-Id") ||
            std::any_of(ours.begin(), ours.end(), [&](const auto& field) { return iequals(field.first, name); });
   };
-  // Names listed by any Connection field are hop-by-hop too.
-  std::vector<std::string_view> connection_options;
-  for (const auto& [name, value] : upstream_head.fields) {
-    if (!iequals(name, "Connection")) continue;
-    for (const auto option : split_list(value)) connection_options.push_back(option);
-  }
+  // Names listed by any Connection field are hop-by-hop too. A scan per field, which allocates
+  // nothing: a head has a handful of fields.
   auto named_in_connection = [&](std::string_view name) {
-    return std::any_of(connection_options.begin(), connection_options.end(),
-                       [&](std::string_view option) { return iequals(option, name); });
+    bool named = false;
+    for (const auto& [field_name, value] : upstream_head.fields) {
+      if (!iequals(field_name, "Connection")) continue;
+      for_each_list_element(value, [&](std::string_view option) { named = named || iequals(option, name); });
+    }
+    return named;
   };
   for (const auto& [name, value] : upstream_head.fields) {
     if (is_hop_by_hop(name) || named_in_connection(name) || set_by_gateway(name)) continue;

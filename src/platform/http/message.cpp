@@ -7,6 +7,7 @@
 #include <boost/json/value.hpp>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <iterator>
 
 namespace intercab::http {
@@ -114,14 +115,7 @@ bool is_hop_by_hop_or_framing(std::string_view name) {
 
 std::vector<std::string_view> split_list(std::string_view value) {
   std::vector<std::string_view> elements;
-  while (!value.empty()) {
-    const auto comma = value.find(',');
-    auto element = value.substr(0, comma);
-    value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
-    const auto first = element.find_first_not_of(" \t");
-    if (first == std::string_view::npos) continue;
-    elements.push_back(element.substr(first, element.find_last_not_of(" \t") - first + 1));
-  }
+  for_each_list_element(value, [&elements](std::string_view element) { elements.push_back(element); });
   return elements;
 }
 

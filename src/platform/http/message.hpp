@@ -53,7 +53,21 @@ bool is_token(std::string_view text);
 // hop-by-hop too; that is the caller's check, since it needs the whole list.
 bool is_hop_by_hop_or_framing(std::string_view name);
 
-// The elements of a comma-separated header value ("chunked, gzip"), trimmed, empty ones skipped.
+// Calls visit(element) for each element of a comma-separated header value ("chunked, gzip"),
+// trimmed, empty ones skipped. Allocates nothing: heads are parsed with it for every request.
+template <class Visit>
+void for_each_list_element(std::string_view value, Visit visit) {
+  while (!value.empty()) {
+    const auto comma = value.find(',');
+    auto element = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+    const auto first = element.find_first_not_of(" \t");
+    if (first == std::string_view::npos) continue;
+    visit(element.substr(first, element.find_last_not_of(" \t") - first + 1));
+  }
+}
+
+// The elements of a comma-separated header value, as for_each_list_element visits them.
 std::vector<std::string_view> split_list(std::string_view value);
 
 // The elements of every field named `name`, in order: a list header may be sent as several fields.

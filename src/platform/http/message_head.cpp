@@ -129,12 +129,12 @@ std::optional<std::string> parse_fields(HeadLines& lines, Framing& framing, OnFi
       if (!framing.content_length) return "Content-Length must be a decimal number of bytes";
     } else if (iequals(name, "Transfer-Encoding")) {
       framing.has_transfer_encoding = true;
-      for (const auto coding : split_list(value)) framing.transfer_codings.push_back(coding);
+      for_each_list_element(value, [&framing](std::string_view coding) { framing.transfer_codings.push_back(coding); });
     } else if (iequals(name, "Connection")) {
-      for (const auto option : split_list(value)) {
+      for_each_list_element(value, [&framing](std::string_view option) {
         framing.connection_close = framing.connection_close || iequals(option, "close");
         framing.connection_keep_alive = framing.connection_keep_alive || iequals(option, "keep-alive");
-      }
+      });
     }
     on_field(name, value);
   }
@@ -196,6 +196,7 @@ std::optional<errors::Problem> parse_request_head(std::string_view text, Request
   if (auto problem = parse_request_line(line, head, request)) return problem;
   Framing framing;
   auto& headers = request.headers;
+  headers.reserve(16);  // one allocation for a usual head
   const auto error = parse_fields(lines, framing, [&headers](std::string_view name, std::string_view value) {
     headers.add(std::string(name), std::string(value));
   });
