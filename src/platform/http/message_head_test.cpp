@@ -97,6 +97,25 @@ TEST(RequestHead, RefusesLinesTwoParsersCouldReadTwoWays) {
   EXPECT_EQ(refusal("GET / HTTP/1.1\r\nHost: x\r\n"), 400);                                  // no empty line
 }
 
+// Values of every length from 0 to 40 with one control character at every position: the SSE2
+// blocks, the eight-byte words and the bytewise rest (and their overlaps) all look at every byte.
+TEST(RequestHead, FindsAControlCharacterAtEveryPositionOfEveryLength) {
+  for (std::size_t length = 1; length <= 40; ++length) {
+    const std::string clean(length, 'v');
+    EXPECT_EQ(refusal("GET / HTTP/1.1\r\nX-A: " + clean + "\r\n\r\n"), 0) << length;
+    for (std::size_t position = 0; position < length; ++position) {
+      for (const char control : {'\x01', '\x1f', '\x7f', '\n'}) {
+        auto value = clean;
+        value[position] = control;
+        EXPECT_EQ(refusal("GET / HTTP/1.1\r\nX-A: " + value + "\r\n\r\n"), 400) << length << " " << position;
+      }
+      auto tabbed = clean;
+      tabbed[position] = '\t';
+      EXPECT_EQ(refusal("GET / HTTP/1.1\r\nX-A: " + tabbed + "\r\n\r\n"), 0) << "HTAB " << length << " " << position;
+    }
+  }
+}
+
 TEST(RequestHead, AcceptsTabsAndObsTextInValues) {
   const auto parsed = parse("GET / HTTP/1.1\r\nX-A: a\tb \xc3\xa9 " + std::string(30, 'z') + "\r\n\r\n");
   ASSERT_FALSE(parsed.problem) << parsed.problem->detail();
