@@ -263,7 +263,7 @@ asio::awaitable<void> Server::Impl::stream_events(beast::tcp_stream& stream, con
 // buffer larger than the head limit, restored for the next request head.
 asio::awaitable<beast::error_code> Server::Impl::read_body(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                                            bhttp::request_parser<bhttp::string_body>& parser) {
-  constexpr std::size_t kBodyReadBytes = 64 * 1024;
+  constexpr std::size_t kBodyReadBytes = std::size_t{64} * 1024;
   const auto head_buffer_limit = buffer.max_size();
   buffer.max_size(std::max(head_buffer_limit, kBodyReadBytes));
   beast::error_code error;
