@@ -728,16 +728,12 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       while (true) {
         std::size_t head_size = 0;
         for (std::size_t searched = 0;;) {
-          const std::string_view data(static_cast<const char*>(upstream_buffer.data().data()), upstream_buffer.size());
-          if (const auto end = data.find("\r\n\r\n", searched); end != std::string_view::npos) {
-            head_size = end + 4;
-            break;
-          }
-          if (data.size() > kMaxUpstreamHeadBytes) {
+          head_size = detail::complete_head_size(upstream_buffer, searched);
+          if (head_size > 0) break;
+          if (upstream_buffer.size() > kMaxUpstreamHeadBytes) {
             head_problem = "a response head longer than " + std::to_string(kMaxUpstreamHeadBytes) + " bytes";
             co_return bhttp::error::header_limit;
           }
-          searched = data.size() < 3 ? 0 : data.size() - 3;
           auto [error, read] = co_await read_upstream();
           upstream_buffer.commit(read);
           got_some = got_some || read > 0;

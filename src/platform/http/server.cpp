@@ -285,17 +285,12 @@ asio::awaitable<Server::Impl::HeadOutcome> Server::Impl::read_head(beast::tcp_st
   };
   for (int empty_lines = 0;; ++empty_lines) {
     // Reads until the buffer holds the empty line that ends a head; the buffer's max size bounds the
-    // head (not_found when full). A plain search: asio::async_read_until walks a byte iterator.
+    // head (not_found when full).
     beast::error_code error;
     std::size_t head_size = 0;
     for (std::size_t searched = 0;;) {
-      const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
-      const auto end = data.find("\r\n\r\n", searched);
-      if (end != std::string_view::npos) {
-        head_size = end + 4;
-        break;
-      }
-      searched = data.size() < 3 ? 0 : data.size() - 3;
+      head_size = detail::complete_head_size(buffer, searched);
+      if (head_size > 0) break;
       if (buffer.size() >= buffer.max_size()) {
         error = asio::error::not_found;
         break;

@@ -115,6 +115,18 @@ struct UpstreamAffinity {
   std::chrono::steady_clock::time_point last_used;
 };
 
+// The size of the message head at the start of `buffer` (up to and including its empty line), or 0
+// while it is incomplete. `searched` carries where the next search starts, so that bytes already
+// searched are not searched again as more arrive (a plain search: asio::async_read_until walks a
+// byte iterator).
+inline std::size_t complete_head_size(const beast::flat_buffer& buffer, std::size_t& searched) {
+  const std::string_view data(static_cast<const char*>(buffer.data().data()), buffer.size());
+  const auto end = data.find("\r\n\r\n", searched);
+  if (end != std::string_view::npos) return end + 4;
+  searched = data.size() < 3 ? 0 : data.size() - 3;
+  return 0;
+}
+
 // Readies a Beast parser (body limit set) to decode a body framed by `content_length` or chunks, or,
 // for a response with neither, by the connection's end. The message's head was parsed and checked
 // already (message_head.hpp); Beast has no way in to a body but through a head, so it is given one
