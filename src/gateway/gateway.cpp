@@ -215,17 +215,16 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
   plan.upstream_name = route->service;
   plan.target = head.target;
   const auto traceparent = trace::to_traceparent(head.trace);
-  plan.upstream_headers =
-      upstream_request_headers(head.headers, ForwardContext{head.request_id, traceparent, head.trace.tracestate,
-                                                            head.remote_address, head.header("Host"), "http"});
-  // The client's X-User-* headers were dropped above (so these are added, not set); they come from
-  // the verified token, for the services' logs only: each service verifies the forwarded
-  // Authorization header itself.
+  plan.upstream_fields =
+      upstream_request_fields(head.headers, ForwardContext{head.request_id, traceparent, head.trace.tracestate,
+                                                           head.remote_address, head.header("Host"), "http"});
+  // The client's X-User-* headers were dropped above; these come from the verified token, for the
+  // services' logs only: each service verifies the forwarded Authorization header itself.
   if (authentication.claims) {
     std::string roles;
     for (const auto& role : authentication.claims->roles) roles += (roles.empty() ? "" : ",") + role;
-    plan.upstream_headers.add("X-User-Id", authentication.claims->subject);
-    plan.upstream_headers.add("X-User-Roles", std::move(roles));
+    append_asserted_field(plan.upstream_fields, "X-User-Id", authentication.claims->subject);
+    append_asserted_field(plan.upstream_fields, "X-User-Roles", roles);
   }
   plan.response_headers = std::move(response_headers);
   if (settings_.max_body_bytes > 0) plan.max_body_bytes = settings_.max_body_bytes;

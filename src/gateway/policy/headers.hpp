@@ -19,19 +19,21 @@ struct ForwardContext {
   std::string_view scheme = "http";
 };
 
-// The client's headers minus hop-by-hop ones (RFC 9110 §7.6.1, plus any the client's Connection
-// header names), minus headers upstreams would trust if the client could set them (X-User-*,
-// X-Internal-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, traceparent, tracestate),
-// minus Content-Length (the transport frames the body it actually sends), minus fields that no
-// valid parser would have produced (name not a token, CR/LF/NUL in the value); then Host =
-// original_host and the gateway's X-Request-Id, traceparent, tracestate, X-Forwarded-For,
-// X-Forwarded-Host and X-Forwarded-Proto. The gateway is the edge: it trusts no forwarding
-// header it receives, so X-Forwarded-For holds the client's address only.
-http::Headers upstream_request_headers(const http::Headers& client_headers, const ForwardContext& context);
+// The header section sent upstream, as field lines ("Name: value\r\n", http::append_field) for the
+// forwarder to put between its request line and its framing: the client's fields minus hop-by-hop
+// ones (RFC 9110 §7.6.1, plus any the client's Connection header names), minus Expect (the gateway
+// answers 100-continue itself), minus headers upstreams would trust if the client could set them
+// (X-User-*, X-Internal-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, traceparent,
+// tracestate), minus Content-Length (the transport frames the body it actually sends), minus
+// fields that no valid parser would have produced (name not a token, CR/LF/NUL in the value); then
+// Host = original_host and the gateway's X-Request-Id, traceparent, tracestate, X-Forwarded-For,
+// X-Forwarded-Host and X-Forwarded-Proto. The gateway is the edge: it trusts no forwarding header
+// it receives, so X-Forwarded-For holds the client's address only. Written as text at once, not as
+// Headers: it is built for every forwarded request, and only ever sent.
+std::string upstream_request_fields(const http::Headers& client_headers, const ForwardContext& context);
 
-// The upstream's response headers minus hop-by-hop ones and those its Connection header names.
-// Transfer-Encoding and Content-Length are dropped too: framing is the transport's, which sets
-// whichever fits the body it actually relays to the client.
-http::Headers client_response_headers(const http::Headers& upstream_headers);
+// Appends to such a header section a field the gateway asserts (X-User-Id from a verified token...);
+// nothing when the value is empty or holds CR, LF or NUL. `name` is the caller's constant token.
+void append_asserted_field(std::string& fields, std::string_view name, std::string_view value);
 
 }  // namespace intercab::gateway

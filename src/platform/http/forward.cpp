@@ -14,6 +14,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -36,10 +37,6 @@ constexpr auto kMaxIdleAge = std::chrono::seconds(30);
 
 using Clock = std::chrono::steady_clock;
 
-// Headers never forwarded as received (see is_hop_by_hop_or_framing), plus Expect: the gateway
-// answers 100-continue itself before it streams the body.
-bool is_hop_by_hop(std::string_view name) { return is_hop_by_hop_or_framing(name) || iequals(name, "expect"); }
-
 bool is_gateway_error(int status) { return status == 502 || status == 503 || status == 504; }
 
 // An informational response before the final one; 101 ends the HTTP exchange instead.
@@ -58,30 +55,19 @@ bool still_open(int fd) {
 // Bytes read from an upstream per read: a whole small API response in one go.
 constexpr std::size_t kUpstreamReadBytes = std::size_t{16} * 1024;
 
-// Appends "name: value\r\n" with one size change instead of four appends: heads are built field by
-// field for every forwarded request.
-void append_field(std::string& out, std::string_view name, std::string_view value) {
-  const auto start = out.size();
-  out.resize(start + name.size() + value.size() + 4);
-  char* at = out.data() + start;
-  at = std::copy(name.begin(), name.end(), at);
-  *at++ = ':';
-  *at++ = ' ';
-  at = std::copy(value.begin(), value.end(), at);
-  *at++ = '\r';
-  *at = '\n';
-}
-
-// The request head sent upstream when there is no body: written here in one string instead of
-// going through Beast's fields and serializer, which cost more per request than the bytes they copy.
-// `upgrade`, when not empty, asks the upstream to switch protocols (Connection: Upgrade).
-std::string bodiless_request_head(std::string_view method, std::string_view target, const Headers& headers,
-                                  std::string_view upgrade) {
+// The request head sent upstream: request line, the plan's fields, then the framing of the body as
+// the client declared it (the body is passed on as it comes, in the same framing), or the request
+// to switch protocols (`upgrade`: Connection: Upgrade). Written in one string instead of going
+// through Beast's fields and serializer, which cost more per request than the bytes they copy.
+std::string upstream_request_head(std::string_view method, std::string_view target, std::string_view fields,
+                                  const RequestHead& client_head, std::string_view upgrade) {
   std::string out;
-  out.reserve(512);
-  out.append(method).append(" "sv).append(target).append(" HTTP/1.1\r\n"sv);
-  for (const auto& [name, value] : headers.fields()) {
-    if (!is_hop_by_hop(name)) append_field(out, name, value);
+  out.reserve(method.size() + target.size() + fields.size() + upgrade.size() + 96);
+  out.append(method).append(" "sv).append(target).append(" HTTP/1.1\r\n"sv).append(fields);
+  if (client_head.chunked) {
+    out.append("Transfer-Encoding: chunked\r\n"sv);
+  } else if (client_head.content_length) {
+    out.append("Content-Length: "sv).append(std::to_string(*client_head.content_length)).append("\r\n"sv);
   }
   if (!upgrade.empty()) out.append("Connection: Upgrade\r\nUpgrade: "sv).append(upgrade).append("\r\n"sv);
   out.append("\r\n"sv);
@@ -149,7 +135,7 @@ void for_each_client_field(const ResponseHead& upstream_head, const Headers& gat
     return named;
   };
   for (const auto& [name, value] : upstream_head.fields) {
-    if (is_hop_by_hop(name) || named_in_connection(name) || set_by_gateway(name)) continue;
+    if (is_hop_by_hop_or_framing(name) || named_in_connection(name) || set_by_gateway(name)) continue;
     emit(name, value);
   }
   for (std::size_t i = 0; i < ours.size(); ++i) {
@@ -196,6 +182,25 @@ asio::awaitable<beast::error_code> write_all(beast::tcp_stream& stream, const Co
   const auto written = write_without_waiting(stream.socket(), buffers);
   if (written == beast::buffer_bytes(buffers)) co_return beast::error_code{};
   co_return co_await write_rest(stream, buffers, written);
+}
+
+// Writes one piece of a request body upstream in the framing its head declared: as is for a known
+// length; else as a chunk, and after the last piece the last chunk (no trailer fields).
+asio::awaitable<beast::error_code> write_body_piece(beast::tcp_stream& stream, asio::const_buffer piece, bool chunked,
+                                                    bool last) {
+  if (!chunked) co_return co_await write_all(stream, piece);
+  std::array<char, 24> size_line{};
+  std::size_t size_line_length = 0;
+  if (piece.size() > 0) {
+    auto* end = std::to_chars(size_line.data(), size_line.data() + size_line.size() - 2, piece.size(), 16).ptr;
+    end = std::copy_n("\r\n", 2, end);
+    size_line_length = static_cast<std::size_t>(end - size_line.data());
+  }
+  const auto piece_end = piece.size() > 0 ? "\r\n"sv : ""sv;
+  const auto last_chunk = last ? "0\r\n\r\n"sv : ""sv;
+  const std::array<asio::const_buffer, 4> chunk{asio::buffer(size_line.data(), size_line_length), piece,
+                                                asio::buffer(piece_end), asio::buffer(last_chunk)};
+  co_return co_await write_all(stream, chunk);
 }
 
 // Decodes a response body from the bytes read off an upstream connection into the relay buffer: a
@@ -488,29 +493,12 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
   auto sockets = upstream_sockets;
   const auto executor = co_await asio::this_coro::executor;
 
-  // The request as sent upstream: transformed headers, our own framing. Without a body the whole
-  // request goes out as one string, on every attempt; with one, Beast frames the body.
-  std::optional<bhttp::request<bhttp::buffer_body>> upstream_request;
   // Streaming routes may switch protocols (WebSocket): the client's Upgrade goes upstream, and a
   // 101 answer turns the exchange into a byte tunnel until either side closes or idles out.
   const std::string upgrade = plan.streaming ? requested_upgrade(request, has_body) : std::string();
-  const std::string bodiless_request =
-      has_body ? std::string() : bodiless_request_head(request.method, plan.target, plan.upstream_headers, upgrade);
-  if (has_body) {
-    upstream_request.emplace();
-    upstream_request->method_string(request.method);
-    upstream_request->target(plan.target);
-    upstream_request->version(11);
-    for (const auto& [name, value] : plan.upstream_headers.fields()) {
-      if (!is_hop_by_hop(name)) upstream_request->insert(name, value);
-    }
-    if (declared_length) {
-      upstream_request->content_length(*declared_length);
-    } else {
-      upstream_request->chunked(true);
-    }
-    upstream_request->keep_alive(true);
-  }
+  // The request head as sent upstream, on every attempt; the body follows it in the same framing.
+  const std::string request_head =
+      upstream_request_head(request.method, plan.target, plan.upstream_fields, client_head, upgrade);
 
   // The body flows through a fixed buffer.
   std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser;  // when the request has a body
@@ -621,22 +609,15 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
     }
 
     // Request head, then the body piece by piece as it arrives from the client.
-    // Without a body the whole request goes out in one write; with one, the head goes first.
-    std::optional<bhttp::request_serializer<bhttp::buffer_body>> request_writer;
     auto write_request_head = [&]() -> asio::awaitable<beast::error_code> {
       arm(upstream->stream);
-      if (!has_body) co_return co_await write_all(upstream->stream, asio::buffer(bodiless_request));
-      request_writer.emplace(*upstream_request);
-      auto [error, written] = co_await bhttp::async_write_header(upstream->stream, *request_writer, kAwaitable);
-      co_return error;
+      co_return co_await write_all(upstream->stream, asio::buffer(request_head));
     };
     beast::error_code head_error;
-    if (has_body) {
-      head_error = co_await write_request_head();
-    } else if (const auto sent = write_without_waiting(upstream->socket(), asio::buffer(bodiless_request));
-               sent < bodiless_request.size()) {
+    if (const auto sent = write_without_waiting(upstream->socket(), asio::buffer(request_head));
+        sent < request_head.size()) {
       arm(upstream->stream);
-      head_error = co_await write_rest(upstream->stream, asio::buffer(bodiless_request), sent);
+      head_error = co_await write_rest(upstream->stream, asio::buffer(request_head), sent);
     }
     if (head_error && reused) {
       // The idle connection died after our liveness check; nothing was sent: once more, afresh.
@@ -673,13 +654,10 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
         }
         filled = kRelayChunkBytes - body_parser->get().body().size;
         if (!flush_now(body_parser->is_done(), filled, buffer.size())) continue;
-        upstream_request->body().data = relay_buffer.get();
-        upstream_request->body().size = filled;
-        upstream_request->body().more = !body_parser->is_done();
-        filled = 0;
         arm(upstream->stream);
-        auto [write_error, written] = co_await bhttp::async_write(upstream->stream, *request_writer, kAwaitable);
-        if (write_error && write_error != bhttp::error::need_buffer) relay_error = write_error;
+        relay_error = co_await write_body_piece(upstream->stream, asio::const_buffer(relay_buffer.get(), filled),
+                                                client_head.chunked, body_parser->is_done());
+        filled = 0;
       }
       buffer.max_size(head_buffer_limit);
     } else {

@@ -39,9 +39,13 @@ struct ForwardPlan {
   // throw; if it does, the client gets a 500 problem.
   std::function<ForwardPlan(Request& head)> prepare;
 
-  std::string upstream_name;                    // service name, for error messages
-  std::string target;                           // request target sent upstream ("/api/v1/bookings?limit=5")
-  Headers upstream_headers;                     // request headers sent upstream, already transformed (Host included)
+  std::string upstream_name;  // service name, for error messages
+  std::string target;         // request target sent upstream ("/api/v1/bookings?limit=5")
+  // The header section sent upstream, already transformed (Host included), as field lines
+  // ("Name: value\r\n", see append_field) without framing: the forwarder adds Content-Length or
+  // Transfer-Encoding for the body it sends, and Connection/Upgrade when the client asks to switch
+  // protocols. It is sent as is: the caller has left out the client's hop-by-hop fields and Expect.
+  std::string upstream_fields;
   Headers response_headers;                     // added to every response to the client (CORS, RateLimit-*)
   std::optional<std::uint64_t> max_body_bytes;  // larger request bodies -> 413; nullopt = unlimited
 

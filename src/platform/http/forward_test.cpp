@@ -39,6 +39,11 @@ class ScriptedUpstream {
   ScriptedUpstream(const ScriptedUpstream&) = delete;
   ScriptedUpstream& operator=(const ScriptedUpstream&) = delete;
   std::uint16_t port() const { return port_; }
+  // The last request head received, up to its empty line.
+  std::string last_head() {
+    std::lock_guard lock(mutex_);
+    return last_head_;
+  }
 
  private:
   void serve() {
@@ -51,6 +56,10 @@ class ScriptedUpstream {
         const auto n = ::recv(client, buffer, sizeof(buffer), 0);
         if (n <= 0) break;
         head.append(buffer, static_cast<std::size_t>(n));
+      }
+      {
+        std::lock_guard lock(mutex_);
+        last_head_ = head.substr(0, head.find("\r\n\r\n") + 4);
       }
       const auto target_start = head.find(' ') + 1;
       const auto target = head.substr(target_start, head.find(' ', target_start) - target_start);
@@ -66,6 +75,8 @@ class ScriptedUpstream {
   }
 
   std::map<std::string, std::vector<std::string>> replies_;
+  std::mutex mutex_;
+  std::string last_head_;
   int listener_ = -1;
   std::uint16_t port_ = 0;
   std::thread thread_;
@@ -190,8 +201,13 @@ class ForwardTest : public ::testing::Test {
     }
     plan.upstream_name = "backend";
     plan.target = head.target;
-    plan.upstream_headers = head.headers;
-    plan.upstream_headers.set("X-Request-Id", head.request_id);
+    // This test's policy: the client's end-to-end fields, and the request id.
+    for (const auto& [name, value] : head.headers.fields()) {
+      if (!is_hop_by_hop_or_framing(name) && !iequals(name, "Expect") && !iequals(name, "X-Request-Id")) {
+        append_field(plan.upstream_fields, name, value);
+      }
+    }
+    append_field(plan.upstream_fields, "X-Request-Id", head.request_id);
     plan.response_headers.set("X-Front", "yes");
     plan.timeout = timeout_;
     plan.streaming = streaming_;
@@ -295,6 +311,35 @@ TEST_F(ForwardTest, ChunkedUploadIsRelayed) {
   auto response = connection.read_response();
   ASSERT_TRUE(response);
   EXPECT_EQ(response->body, "11");
+}
+
+TEST_F(ForwardTest, UpstreamGetsTheRequestLineThePlanFieldsAndTheClientsFraming) {
+  ScriptedUpstream upstream(
+      {{"/echo?x=1", std::vector<std::string>{"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"}}});
+  scripted_port_ = upstream.port();
+  const auto head_sent_for = [&](const std::string& request) {
+    testing::RawConnection connection(front_port_);
+    connection.send(request);
+    auto response = connection.read_response();
+    EXPECT_TRUE(response && response->status == 204) << request;
+    return upstream.last_head();
+  };
+  // Fields in the client's order, hop-by-hop ones and Expect left out by the plan; the length as declared.
+  auto head = head_sent_for(
+      "POST /echo?x=1 HTTP/1.1\r\nHost: front\r\nX-Custom: a\r\nConnection: keep-alive\r\n"
+      "Expect: 100-continue\r\nContent-Length: 0\r\nX-Other: b\r\n\r\n");
+  EXPECT_EQ(head.rfind("POST /echo?x=1 HTTP/1.1\r\nHost: front\r\nX-Custom: a\r\nX-Other: b\r\nX-Request-Id: ", 0), 0U)
+      << head;
+  EXPECT_NE(head.find("\r\nContent-Length: 0\r\n\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Connection"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Expect"), std::string::npos) << head;
+  // A chunked body goes up chunked; a bodiless request has no framing field at all.
+  head = head_sent_for("POST /echo?x=1 HTTP/1.1\r\nHost: front\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  EXPECT_NE(head.find("\r\nTransfer-Encoding: chunked\r\n\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Content-Length"), std::string::npos) << head;
+  head = head_sent_for("GET /echo?x=1 HTTP/1.1\r\nHost: front\r\n\r\n");
+  EXPECT_EQ(head.find("Content-Length"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Transfer-Encoding"), std::string::npos) << head;
 }
 
 TEST_F(ForwardTest, BodyOverThePlanLimitIs413) {

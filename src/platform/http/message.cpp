@@ -113,6 +113,19 @@ bool is_hop_by_hop_or_framing(std::string_view name) {
   }
 }
 
+void append_field(std::string& head, std::string_view name, std::string_view value) {
+  // One size change instead of four appends.
+  const auto start = head.size();
+  head.resize(start + name.size() + value.size() + 4);
+  char* at = head.data() + start;
+  at = std::copy(name.begin(), name.end(), at);
+  *at++ = ':';
+  *at++ = ' ';
+  at = std::copy(value.begin(), value.end(), at);
+  *at++ = '\r';
+  *at = '\n';
+}
+
 std::vector<std::string_view> split_list(std::string_view value) {
   std::vector<std::string_view> elements;
   for_each_list_element(value, [&elements](std::string_view element) { elements.push_back(element); });

@@ -53,6 +53,11 @@ bool is_token(std::string_view text);
 // hop-by-hop too; that is the caller's check, since it needs the whole list.
 bool is_hop_by_hop_or_framing(std::string_view name);
 
+// Appends the field line "name: value\r\n" to a message head being written. The caller has checked
+// both (a token name, a value without CR, LF or NUL): heads are written field by field for every
+// forwarded request, so this copies without looking.
+void append_field(std::string& head, std::string_view name, std::string_view value);
+
 // Calls visit(element) for each element of a comma-separated header value ("chunked, gzip"),
 // trimmed, empty ones skipped. Allocates nothing: heads are parsed with it for every request.
 template <class Visit>
