@@ -134,10 +134,10 @@ Gateway::RouteStats& Gateway::add_route_stats(const std::string& route, const st
   return added;
 }
 
-http::ForwardPlan Gateway::reject(http::Request& head, const errors::Problem& problem, http::Headers headers) {
+http::ForwardPlan Gateway::reject(http::Request& head, const errors::Problem& problem, http::FieldLines headers) {
   http::ForwardPlan plan;
   plan.respond = http::problem_response(problem, head);
-  plan.response_headers = std::move(headers);
+  plan.response_fields = std::move(headers);
   plan.complete = [stats = rejected_stats_](const http::Request& request, const http::ForwardOutcome& outcome) {
     stats->gateway->record(*stats, request, outcome);
   };
@@ -182,9 +182,9 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
     }
   }
 
-  http::Headers response_headers;
-  response_headers.reserve(8);  // CORS and RateLimit-* headers, in one allocation
-  for (auto& [name, value] : cors_.response_headers(origin)) response_headers.add(std::move(name), std::move(value));
+  http::FieldLines response_headers;
+  response_headers.reserve(256);  // CORS and RateLimit-* headers, in one allocation
+  cors_.add_response_headers(origin, response_headers);
   const auto* route = routes_.match(head.path);
   Authentication authentication;
   if (route != nullptr && route->requires_token) authentication = authenticate(head, *route);
@@ -193,8 +193,7 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
   const std::string user_id = authentication.claims ? authentication.claims->subject : std::string();
   const auto decision = limiter_.take(client_key("", user_id, head.remote_address), RateLimiter::Clock::now());
   if (decision.failed_open) rate_limit_failed_open_.inc();
-  // Added, not set: CORS never sends RateLimit-* or Retry-After, and set() would search the list each time.
-  for (auto& [name, value] : rate_limit_headers(decision)) response_headers.add(std::move(name), std::move(value));
+  add_rate_limit_headers(decision, response_headers);  // names CORS never sends
   if (!decision.allowed) {
     rate_limited_.inc();
     return reject(head,
@@ -223,10 +222,10 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
   if (authentication.claims) {
     std::string roles;
     for (const auto& role : authentication.claims->roles) roles += (roles.empty() ? "" : ",") + role;
-    append_asserted_field(plan.upstream_fields, "X-User-Id", authentication.claims->subject);
-    append_asserted_field(plan.upstream_fields, "X-User-Roles", roles);
+    add_asserted_field(plan.upstream_fields, "X-User-Id", authentication.claims->subject);
+    add_asserted_field(plan.upstream_fields, "X-User-Roles", roles);
   }
-  plan.response_headers = std::move(response_headers);
+  plan.response_fields = std::move(response_headers);
   if (settings_.max_body_bytes > 0) plan.max_body_bytes = settings_.max_body_bytes;
   plan.connect_timeout = std::chrono::milliseconds(settings_.connect_timeout_ms);
   plan.timeout = route->timeout;

@@ -64,7 +64,7 @@ class Gateway {
     std::array<std::atomic<metrics::Counter*>, 600> by_status{};  // filled on first use of a status
   };
 
-  http::ForwardPlan reject(http::Request& head, const errors::Problem& problem, http::Headers headers);
+  http::ForwardPlan reject(http::Request& head, const errors::Problem& problem, http::FieldLines headers);
   // The caller's verified claims, or the problem to answer (401, or 403 for missing roles).
   struct Authentication {
     std::shared_ptr<const auth::Claims> claims;
@@ -83,7 +83,7 @@ class Gateway {
   std::shared_ptr<const auth::TokenVerifier> access_tokens_;
   // Clients send the same token with every request: each is verified once, until its exp.
   std::unique_ptr<auth::VerifiedTokenCache> verified_tokens_;  // null when access_tokens_ is
-  std::shared_ptr<ApiKeyExchange> api_keys_;  // null: X-API-Key is not accepted
+  std::shared_ptr<ApiKeyExchange> api_keys_;                   // null: X-API-Key is not accepted
   std::map<std::string, Upstreams> upstreams_;
   std::map<std::string, std::unique_ptr<RouteStats>> route_stats_;  // by route prefix; fixed after construction
   RouteStats* rejected_stats_ = nullptr;

@@ -115,18 +115,15 @@ PreflightResult CorsPolicy::preflight(const http::Headers& request) const {
   return result;
 }
 
-HeaderList CorsPolicy::response_headers(std::string_view origin) const {
-  HeaderList headers;
-  if (settings_.allowed_origins.empty()) return headers;
+void CorsPolicy::add_response_headers(std::string_view origin, http::FieldLines& out) const {
+  if (settings_.allowed_origins.empty()) return;
+  // An allowed origin equals a configured one (checked at start-up), so it is safe to echo.
   if (origin_allowed(origin)) {
-    headers.emplace_back("Access-Control-Allow-Origin", any_origin_ ? "*" : std::string(origin));
-    if (settings_.allow_credentials) headers.emplace_back("Access-Control-Allow-Credentials", "true");
-    if (!settings_.exposed_headers.empty()) {
-      headers.emplace_back("Access-Control-Expose-Headers", exposed_headers_);
-    }
+    out.add("Access-Control-Allow-Origin", any_origin_ ? "*" : origin);
+    if (settings_.allow_credentials) out.add("Access-Control-Allow-Credentials", "true");
+    if (!settings_.exposed_headers.empty()) out.add("Access-Control-Expose-Headers", exposed_headers_);
   }
-  headers.emplace_back("Vary", "Origin");
-  return headers;
+  out.add("Vary", "Origin");
 }
 
 }  // namespace intercab::gateway

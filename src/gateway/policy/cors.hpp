@@ -48,10 +48,10 @@ class CorsPolicy {
   // as configured), -Max-Age, -Allow-Credentials when set, and Vary.
   PreflightResult preflight(const http::Headers& request) const;
 
-  // Headers for an actual (non-preflight) response to a request from `origin` (empty when the
-  // request had none). Vary: Origin whenever CORS is on, because the answer depends on the
-  // origin; the Access-Control-* headers only when the origin is allowed.
-  HeaderList response_headers(std::string_view origin) const;
+  // Adds the headers for an actual (non-preflight) response to a request from `origin` (empty
+  // when the request had none) to `out`. Vary: Origin whenever CORS is on, because the answer
+  // depends on the origin; the Access-Control-* headers only when the origin is allowed.
+  void add_response_headers(std::string_view origin, http::FieldLines& out) const;
 
   bool origin_allowed(std::string_view origin) const;
 

@@ -49,34 +49,34 @@ bool is_named_in(std::string_view name, const std::vector<std::string_view>& opt
 
 }  // namespace
 
-void append_asserted_field(std::string& fields, std::string_view name, std::string_view value) {
-  if (!value.empty() && is_safe_value(value)) http::append_field(fields, name, value);
+void add_asserted_field(http::FieldLines& fields, std::string_view name, std::string_view value) {
+  if (!value.empty() && is_safe_value(value)) fields.add(name, value);
 }
 
-std::string upstream_request_fields(const http::Headers& client_headers, const ForwardContext& context) {
+http::FieldLines upstream_request_fields(const http::Headers& client_headers, const ForwardContext& context) {
   // Sized once: the client's fields and ours (a trace context and three forwarding fields).
   std::size_t size = 256 + context.request_id.size() + context.traceparent.size() + context.tracestate.size() +
                      context.client_ip.size() + 2 * context.original_host.size();
   for (const auto& [name, value] : client_headers.fields()) size += name.size() + value.size() + 4;
-  std::string fields;
+  http::FieldLines fields;
   fields.reserve(size);
   // Context values come from the client too (Host) or from callers; the same rules apply to them.
   const std::string_view host = context.original_host.empty() ? client_headers.get("Host") : context.original_host;
-  append_asserted_field(fields, "Host", host);
+  add_asserted_field(fields, "Host", host);
   const auto options = connection_options(client_headers);
   for (const auto& [name, value] : client_headers.fields()) {
     if (http::iequals(name, "Host") || !is_well_formed(name, value) || http::is_hop_by_hop_or_framing(name) ||
         http::iequals(name, "Expect") || is_named_in(name, options) || is_gateway_asserted(name)) {
       continue;
     }
-    http::append_field(fields, name, value);
+    fields.add(name, value);
   }
-  append_asserted_field(fields, "X-Request-Id", context.request_id);
-  append_asserted_field(fields, "traceparent", context.traceparent);
-  append_asserted_field(fields, "tracestate", context.tracestate);
-  append_asserted_field(fields, "X-Forwarded-For", context.client_ip);
-  append_asserted_field(fields, "X-Forwarded-Host", host);
-  append_asserted_field(fields, "X-Forwarded-Proto", context.scheme);
+  add_asserted_field(fields, "X-Request-Id", context.request_id);
+  add_asserted_field(fields, "traceparent", context.traceparent);
+  add_asserted_field(fields, "tracestate", context.tracestate);
+  add_asserted_field(fields, "X-Forwarded-For", context.client_ip);
+  add_asserted_field(fields, "X-Forwarded-Host", host);
+  add_asserted_field(fields, "X-Forwarded-Proto", context.scheme);
   return fields;
 }
 

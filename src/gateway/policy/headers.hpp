@@ -19,8 +19,8 @@ struct ForwardContext {
   std::string_view scheme = "http";
 };
 
-// The header section sent upstream, as field lines ("Name: value\r\n", http::append_field) for the
-// forwarder to put between its request line and its framing: the client's fields minus hop-by-hop
+// The header section sent upstream, for the forwarder to put between its request line and its
+// framing: the client's fields minus hop-by-hop
 // ones (RFC 9110 §7.6.1, plus any the client's Connection header names), minus Expect (the gateway
 // answers 100-continue itself), minus headers upstreams would trust if the client could set them
 // (X-User-*, X-Internal-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, traceparent,
@@ -28,12 +28,11 @@ struct ForwardContext {
 // fields that no valid parser would have produced (name not a token, CR/LF/NUL in the value); then
 // Host = original_host and the gateway's X-Request-Id, traceparent, tracestate, X-Forwarded-For,
 // X-Forwarded-Host and X-Forwarded-Proto. The gateway is the edge: it trusts no forwarding header
-// it receives, so X-Forwarded-For holds the client's address only. Written as text at once, not as
-// Headers: it is built for every forwarded request, and only ever sent.
-std::string upstream_request_fields(const http::Headers& client_headers, const ForwardContext& context);
+// it receives, so X-Forwarded-For holds the client's address only.
+http::FieldLines upstream_request_fields(const http::Headers& client_headers, const ForwardContext& context);
 
-// Appends to such a header section a field the gateway asserts (X-User-Id from a verified token...);
+// Adds to such a header section a field the gateway asserts (X-User-Id from a verified token...);
 // nothing when the value is empty or holds CR, LF or NUL. `name` is the caller's constant token.
-void append_asserted_field(std::string& fields, std::string_view name, std::string_view value);
+void add_asserted_field(http::FieldLines& fields, std::string_view name, std::string_view value);
 
 }  // namespace intercab::gateway

@@ -4,6 +4,7 @@
 #include "gateway/policy/rate_limiter.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <optional>
@@ -132,14 +133,16 @@ std::string client_key(std::string_view api_key_id, std::string_view user_id, st
   return "ip:" + std::string(remote_ip);
 }
 
-std::vector<std::pair<std::string, std::string>> rate_limit_headers(const RateLimiter::Decision& decision) {
-  std::vector<std::pair<std::string, std::string>> headers = {
-      {"RateLimit-Limit", std::to_string(decision.limit)},
-      {"RateLimit-Remaining", std::to_string(decision.remaining)},
-      {"RateLimit-Reset", std::to_string(decision.reset_s)},
+void add_rate_limit_headers(const RateLimiter::Decision& decision, http::FieldLines& out) {
+  const auto add = [&out](std::string_view name, int value) {
+    std::array<char, 12> digits{};
+    const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), value).ptr;
+    out.add(name, std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
   };
-  if (!decision.allowed) headers.emplace_back("Retry-After", std::to_string(decision.retry_after_s));
-  return headers;
+  add("RateLimit-Limit", decision.limit);
+  add("RateLimit-Remaining", decision.remaining);
+  add("RateLimit-Reset", decision.reset_s);
+  if (!decision.allowed) add("Retry-After", decision.retry_after_s);
 }
 
 }  // namespace intercab::gateway

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "platform/cache/cache.hpp"
+#include "platform/http/message.hpp"
 
 namespace intercab::gateway {
 
@@ -62,7 +63,7 @@ class RateLimiter {
 // secret, so secrets do not sit in the cache.
 std::string client_key(std::string_view api_key_id, std::string_view user_id, std::string_view remote_ip);
 
-// RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset, plus Retry-After when refused.
-std::vector<std::pair<std::string, std::string>> rate_limit_headers(const RateLimiter::Decision& decision);
+// Adds RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset, plus Retry-After when refused, to `out`.
+void add_rate_limit_headers(const RateLimiter::Decision& decision, http::FieldLines& out);
 
 }  // namespace intercab::gateway

@@ -333,13 +333,15 @@ TEST(ClientKey, PrefersApiKeyThenUserThenIp) {
 }
 
 TEST(RateLimitHeaders, CarryTheDecision) {
-  using Headers = std::vector<std::pair<std::string, std::string>>;
-  EXPECT_EQ(rate_limit_headers({.allowed = true, .limit = 10, .remaining = 9, .reset_s = 1, .retry_after_s = 0}),
-            (Headers{{"RateLimit-Limit", "10"}, {"RateLimit-Remaining", "9"}, {"RateLimit-Reset", "1"}}));
-  EXPECT_EQ(
-      rate_limit_headers({.allowed = false, .limit = 10, .remaining = 0, .reset_s = 10, .retry_after_s = 1}),
-      (Headers{
-          {"RateLimit-Limit", "10"}, {"RateLimit-Remaining", "0"}, {"RateLimit-Reset", "10"}, {"Retry-After", "1"}}));
+  const auto headers = [](const RateLimiter::Decision& decision) {
+    http::FieldLines fields;
+    add_rate_limit_headers(decision, fields);
+    return fields.text();
+  };
+  EXPECT_EQ(headers({.allowed = true, .limit = 10, .remaining = 9, .reset_s = 1, .retry_after_s = 0}),
+            "RateLimit-Limit: 10\r\nRateLimit-Remaining: 9\r\nRateLimit-Reset: 1\r\n");
+  EXPECT_EQ(headers({.allowed = false, .limit = 2147483647, .remaining = 0, .reset_s = 10, .retry_after_s = 1}),
+            "RateLimit-Limit: 2147483647\r\nRateLimit-Remaining: 0\r\nRateLimit-Reset: 10\r\nRetry-After: 1\r\n");
 }
 
 }  // namespace

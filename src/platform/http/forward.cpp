@@ -13,6 +13,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/container/small_vector.hpp>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -113,16 +114,16 @@ asio::awaitable<void> relay_upgraded(beast::tcp_stream& from, beast::tcp_stream&
   to.socket().cancel(ignored);
 }
 
-// The fields of the response to the client, in order: the upstream's without hop-by-hop ones and
-// without those the gateway sets, then the gateway's own (the last of a repeated name wins), then
-// X-Request-Id. Framing (Content-Length, Transfer-Encoding, Connection) is the caller's.
+// The upstream's response fields that go on to the client: all but hop-by-hop ones (those its
+// Connection field names too) and those the gateway sets itself (its own fields, X-Request-Id).
 template <class Emit>
-void for_each_client_field(const ResponseHead& upstream_head, const Headers& gateway_headers,
-                           std::string_view request_id, Emit emit) {
-  const auto& ours = gateway_headers.fields();
+void for_each_relayed_field(const ResponseHead& upstream_head, const FieldLines& gateway_fields, Emit emit) {
+  // The gateway's names, collected once (no allocation for the usual handful): each upstream field
+  // is compared with all of them.
+  boost::container::small_vector<std::string_view, 16> ours{"X-Request-Id"};
+  gateway_fields.for_each([&](std::string_view name, std::string_view) { ours.push_back(name); });
   auto set_by_gateway = [&](std::string_view name) {
-    return iequals(name, "X-Request-Id") ||
-           std::any_of(ours.begin(), ours.end(), [&](const auto& field) { return iequals(field.first, name); });
+    return std::any_of(ours.begin(), ours.end(), [&](std::string_view our_name) { return iequals(our_name, name); });
   };
   // Names listed by any Connection field are hop-by-hop too. A scan per field, which allocates
   // nothing: a head has a handful of fields.
@@ -138,12 +139,17 @@ void for_each_client_field(const ResponseHead& upstream_head, const Headers& gat
     if (is_hop_by_hop_or_framing(name) || named_in_connection(name) || set_by_gateway(name)) continue;
     emit(name, value);
   }
-  for (std::size_t i = 0; i < ours.size(); ++i) {
-    const bool repeated_later = std::any_of(ours.begin() + static_cast<std::ptrdiff_t>(i) + 1, ours.end(),
-                                            [&](const auto& later) { return iequals(later.first, ours[i].first); });
-    if (!repeated_later && !iequals(ours[i].first, "X-Request-Id")) emit(ours[i].first, ours[i].second);
-  }
-  emit("X-Request-Id", request_id);
+}
+
+// Appends the fields of the response to the client to `head`: the upstream's that are relayed,
+// then the gateway's own, then X-Request-Id. Framing (Content-Length, Transfer-Encoding,
+// Connection) is the caller's.
+void append_client_fields(std::string& head, const ResponseHead& upstream_head, const FieldLines& gateway_fields,
+                          std::string_view request_id) {
+  for_each_relayed_field(upstream_head, gateway_fields,
+                         [&](std::string_view name, std::string_view value) { append_field(head, name, value); });
+  head.append(gateway_fields.text());
+  append_field(head, "X-Request-Id", request_id);
 }
 
 // Writes as much of `buffers` as the socket takes at once, without waiting (sockets are in
@@ -421,7 +427,8 @@ Response gateway_error(const ExchangeError& error, const Request& request, const
           : errors::Problem(502, "/problems/bad-gateway", "Bad gateway", error.reason);
   auto response = problem_response(problem, request);
   response.headers.set("X-Request-Id", request.request_id);
-  for (const auto& [name, value] : plan.response_headers.fields()) response.headers.set(name, value);
+  plan.response_fields.for_each(
+      [&](std::string_view name, std::string_view value) { response.headers.set(name, std::string(value)); });
   return response;
 }
 
@@ -472,7 +479,8 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
   };
 
   if (plan.respond) {
-    for (const auto& [name, value] : plan.response_headers.fields()) plan.respond->headers.set(name, value);
+    plan.response_fields.for_each(
+        [&](std::string_view name, std::string_view value) { plan.respond->headers.set(name, std::string(value)); });
     // An unread request body would be taken for the next request: close instead.
     co_return co_await send_whole(std::move(*plan.respond), client_keep_alive && !has_body);
   }
@@ -498,7 +506,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
   const std::string upgrade = plan.streaming ? requested_upgrade(request, has_body) : std::string();
   // The request head as sent upstream, on every attempt; the body follows it in the same framing.
   const std::string request_head =
-      upstream_request_head(request.method, plan.target, plan.upstream_fields, client_head, upgrade);
+      upstream_request_head(request.method, plan.target, plan.upstream_fields.text(), client_head, upgrade);
 
   // The body flows through a fixed buffer.
   std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser;  // when the request has a body
@@ -771,8 +779,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       if (plan.report) plan.report(choice->instance, true);
       outcome.status = 101;
       std::string head = "HTTP/1.1 101 Switching Protocols\r\n";
-      for_each_client_field(upstream_head, plan.response_headers, request.request_id,
-                            [&](std::string_view name, std::string_view value) { append_field(head, name, value); });
+      append_client_fields(head, upstream_head, plan.response_fields, request.request_id);
       const auto chosen = upstream_head.get("Upgrade");
       head.append("Connection: Upgrade\r\nUpgrade: "sv)
           .append(chosen.empty() ? std::string_view(upgrade) : chosen)
@@ -821,9 +828,10 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
       client_response->version(client_version);
       client_response->result(static_cast<unsigned>(status));
       client_response->reason(upstream_head.reason);
-      for_each_client_field(
-          upstream_head, plan.response_headers, request.request_id,
-          [&](std::string_view name, std::string_view value) { client_response->insert(name, value); });
+      const auto insert = [&](std::string_view name, std::string_view value) { client_response->insert(name, value); };
+      for_each_relayed_field(upstream_head, plan.response_fields, insert);
+      plan.response_fields.for_each(insert);
+      insert("X-Request-Id", request.request_id);
       if (bodiless) {
         if (head_request && upstream_length) client_response->content_length(*upstream_length);
       } else if (upstream_length) {
@@ -845,8 +853,7 @@ asio::awaitable<bool> Server::Impl::forward(beast::tcp_stream& client, beast::fl
           .append(" "sv)
           .append(upstream_head.reason)
           .append("\r\n"sv);
-      for_each_client_field(upstream_head, plan.response_headers, request.request_id,
-                            [&](std::string_view name, std::string_view value) { append_field(head, name, value); });
+      append_client_fields(head, upstream_head, plan.response_fields, request.request_id);
       if (!bodiless) {
         head.append("Content-Length: "sv).append(std::to_string(body_bytes)).append("\r\n"sv);
       } else if (head_request && upstream_length) {

@@ -41,12 +41,12 @@ struct ForwardPlan {
 
   std::string upstream_name;  // service name, for error messages
   std::string target;         // request target sent upstream ("/api/v1/bookings?limit=5")
-  // The header section sent upstream, already transformed (Host included), as field lines
-  // ("Name: value\r\n", see append_field) without framing: the forwarder adds Content-Length or
-  // Transfer-Encoding for the body it sends, and Connection/Upgrade when the client asks to switch
-  // protocols. It is sent as is: the caller has left out the client's hop-by-hop fields and Expect.
-  std::string upstream_fields;
-  Headers response_headers;                     // added to every response to the client (CORS, RateLimit-*)
+  // The header section sent upstream, already transformed (Host included), without framing: the
+  // forwarder adds Content-Length or Transfer-Encoding for the body it sends, and Connection/Upgrade
+  // when the client asks to switch protocols. Sent as is: the caller has left out the client's
+  // hop-by-hop fields and Expect.
+  FieldLines upstream_fields;
+  FieldLines response_fields;                   // added to every response to the client (CORS, RateLimit-*)
   std::optional<std::uint64_t> max_body_bytes;  // larger request bodies -> 413; nullopt = unlimited
 
   std::chrono::milliseconds connect_timeout{1000};

@@ -196,7 +196,7 @@ class ForwardTest : public ::testing::Test {
     ForwardPlan plan;
     if (head.path == "/reject") {
       plan.respond = Response::text("rejected", "text/plain", 429);
-      plan.response_headers.set("Retry-After", "3");
+      plan.response_fields.add("Retry-After", "3");
       return plan;
     }
     plan.upstream_name = "backend";
@@ -204,11 +204,11 @@ class ForwardTest : public ::testing::Test {
     // This test's policy: the client's end-to-end fields, and the request id.
     for (const auto& [name, value] : head.headers.fields()) {
       if (!is_hop_by_hop_or_framing(name) && !iequals(name, "Expect") && !iequals(name, "X-Request-Id")) {
-        append_field(plan.upstream_fields, name, value);
+        plan.upstream_fields.add(name, value);
       }
     }
-    append_field(plan.upstream_fields, "X-Request-Id", head.request_id);
-    plan.response_headers.set("X-Front", "yes");
+    plan.upstream_fields.add("X-Request-Id", head.request_id);
+    plan.response_fields.add("X-Front", "yes");
     plan.timeout = timeout_;
     plan.streaming = streaming_;
     plan.max_attempts = 2;

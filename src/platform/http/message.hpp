@@ -58,6 +58,31 @@ bool is_hop_by_hop_or_framing(std::string_view name);
 // forwarded request, so this copies without looking.
 void append_field(std::string& head, std::string_view name, std::string_view value);
 
+// Header fields written out as field lines ("Name: value\r\n"), for the heads the forwarder sends:
+// built once per request and copied into a head as they are, without a string pair per field.
+// Whoever adds a field guarantees a token name, a value without CR, LF or NUL, and each name once.
+class FieldLines {
+ public:
+  void add(std::string_view name, std::string_view value) { append_field(text_, name, value); }
+  void reserve(std::size_t bytes) { text_.reserve(bytes); }
+  const std::string& text() const { return text_; }
+  bool empty() const { return text_.empty(); }
+  // Calls visit(name, value) for each field, in order.
+  template <class Visit>
+  void for_each(Visit visit) const {
+    std::string_view rest = text_;
+    while (!rest.empty()) {
+      const auto colon = rest.find(':');  // a token name has none
+      const auto end = rest.find('\r', colon);
+      visit(rest.substr(0, colon), rest.substr(colon + 2, end - colon - 2));
+      rest.remove_prefix(end + 2);
+    }
+  }
+
+ private:
+  std::string text_;
+};
+
 // Calls visit(element) for each element of a comma-separated header value ("chunked, gzip"),
 // trimmed, empty ones skipped. Allocates nothing: heads are parsed with it for every request.
 template <class Visit>

@@ -36,5 +36,21 @@ TEST(JsonText, NestsAndTurnsNonFiniteNumbersIntoNull) {
   EXPECT_EQ(Response::json(boost::json::object{{"x", 0.1}}).body, R"({"x":0.1})");
 }
 
+TEST(FieldLines, WritesFieldLinesAndReadsThemBackInOrder) {
+  FieldLines fields;
+  EXPECT_TRUE(fields.empty());
+  fields.add("Host", "api.example:8000");
+  fields.add("X-Empty", "");
+  fields.add("Link", "<https://a.example/x:y>; rel=preload");
+  EXPECT_EQ(fields.text(), "Host: api.example:8000\r\nX-Empty: \r\nLink: <https://a.example/x:y>; rel=preload\r\n");
+  std::vector<std::pair<std::string_view, std::string_view>> read;
+  fields.for_each([&](std::string_view name, std::string_view value) { read.emplace_back(name, value); });
+  const std::vector<std::pair<std::string_view, std::string_view>> expected = {
+      {"Host", "api.example:8000"}, {"X-Empty", ""}, {"Link", "<https://a.example/x:y>; rel=preload"}};
+  EXPECT_EQ(read, expected);
+  FieldLines none;
+  none.for_each([](std::string_view, std::string_view) { ADD_FAILURE() << "no field expected"; });
+}
+
 }  // namespace
 }  // namespace intercab::http
