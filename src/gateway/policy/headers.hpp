@@ -25,14 +25,14 @@ struct ForwardContext {
 // answers 100-continue itself), minus headers upstreams would trust if the client could set them
 // (X-User-*, X-Internal-*, X-Forwarded-*, Forwarded, X-Real-IP, X-Request-Id, traceparent,
 // tracestate), minus Content-Length (the transport frames the body it actually sends), minus
-// fields that no valid parser would have produced (name not a token, CR/LF/NUL in the value); then
-// Host = original_host and the gateway's X-Request-Id, traceparent, tracestate, X-Forwarded-For,
-// X-Forwarded-Host and X-Forwarded-Proto. The gateway is the edge: it trusts no forwarding header
-// it receives, so X-Forwarded-For holds the client's address only.
+// fields that no valid parser would have produced (name not a token, a control character other than HTAB in the value);
+// then Host = original_host and the gateway's X-Request-Id, traceparent, tracestate, X-Forwarded-For, X-Forwarded-Host
+// and X-Forwarded-Proto. The gateway is the edge: it trusts no forwarding header it receives, so X-Forwarded-For holds
+// the client's address only.
 http::FieldLines upstream_request_fields(const http::Headers& client_headers, const ForwardContext& context);
 
 // Adds to such a header section a field the gateway asserts (X-User-Id from a verified token...);
-// nothing when the value is empty or holds CR, LF or NUL. `name` is the caller's constant token.
+// nothing when the value is empty or holds a control character (CR, LF, NUL...). `name` is the caller's constant token.
 void add_asserted_field(http::FieldLines& fields, std::string_view name, std::string_view value);
 
 }  // namespace intercab::gateway

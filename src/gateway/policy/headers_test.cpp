@@ -170,6 +170,13 @@ TEST(UpstreamRequestHeaders, DropsHostileFields) {
                                                               {"X-Injected", "a\r\nX-User-Id: admin"},
                                                               {"X-Smuggle", "1\r\n\r\nGET /internal/v1/x HTTP/1.1"},
                                                               {"X-Nul", std::string("a\0b", 3)},
+                                                              {"X-Control",
+                                                               "a\x01"
+                                                               "b"},
+                                                              {"X-Delete",
+                                                               "a\x7f"
+                                                               "b"},
+                                                              {"X-Tab", "a\tb"},
                                                               {"X-Long", std::string(10000, 'a')},
                                                               {"Accept", "text/plain"}}),
                                                   kContext);
@@ -181,6 +188,9 @@ TEST(UpstreamRequestHeaders, DropsHostileFields) {
   EXPECT_FALSE(forwarded.contains("X-Injected"));
   EXPECT_FALSE(forwarded.contains("X-Smuggle"));
   EXPECT_FALSE(forwarded.contains("X-Nul"));
+  EXPECT_FALSE(forwarded.contains("X-Control"));
+  EXPECT_FALSE(forwarded.contains("X-Delete"));
+  EXPECT_EQ(forwarded.get("X-Tab"), "a\tb");          // HTAB is the one control character a value may hold
   EXPECT_EQ(forwarded.get("X-Long").size(), 10000U);  // long but harmless: size limits are the server's
   EXPECT_EQ(forwarded.get("Accept"), "text/plain");
 

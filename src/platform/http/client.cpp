@@ -130,10 +130,6 @@ bool is_token(std::string_view text) {
   });
 }
 
-bool is_safe_header_value(std::string_view value) {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
 // Failures that say the host is unhealthy; a 4xx is the caller's fault and says nothing about the host.
 bool counts_as_breaker_failure(const ClientResponse& response) {
   switch (response.error) {
@@ -226,8 +222,8 @@ std::shared_ptr<Call> prepare_call(ClientRequest& request, const ClientOptions& 
     return nullptr;
   }
   for (const auto& [name, value] : request.headers.fields()) {
-    if (!is_token(name) || !is_safe_header_value(value)) {
-      error = "header '" + name + "' is not a valid header name or its value contains CR, LF or NUL";
+    if (!is_token(name) || has_control_character(value)) {
+      error = "header '" + name + "' is not a valid header name or its value holds a control character";
       return nullptr;
     }
   }

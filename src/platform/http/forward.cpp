@@ -118,25 +118,18 @@ asio::awaitable<void> relay_upgraded(beast::tcp_stream& from, beast::tcp_stream&
 // Connection field names too) and those the gateway sets itself (its own fields, X-Request-Id).
 template <class Emit>
 void for_each_relayed_field(const ResponseHead& upstream_head, const FieldLines& gateway_fields, Emit emit) {
-  // The gateway's names, collected once (no allocation for the usual handful): each upstream field
-  // is compared with all of them.
-  boost::container::small_vector<std::string_view, 16> ours{"X-Request-Id"};
-  gateway_fields.for_each([&](std::string_view name, std::string_view) { ours.push_back(name); });
-  auto set_by_gateway = [&](std::string_view name) {
-    return std::any_of(ours.begin(), ours.end(), [&](std::string_view our_name) { return iequals(our_name, name); });
-  };
-  // Names listed by any Connection field are hop-by-hop too. A scan per field, which allocates
-  // nothing: a head has a handful of fields.
-  auto named_in_connection = [&](std::string_view name) {
-    bool named = false;
-    for (const auto& [field_name, value] : upstream_head.fields) {
-      if (!iequals(field_name, "Connection")) continue;
-      for_each_list_element(value, [&](std::string_view option) { named = named || iequals(option, name); });
-    }
-    return named;
-  };
+  // The names not to relay: the gateway's own and those the upstream's Connection fields list
+  // (hop-by-hop too), collected once; no allocation for the usual handful.
+  boost::container::small_vector<std::string_view, 16> dropped{"X-Request-Id"};
+  gateway_fields.for_each([&](std::string_view name, std::string_view) { dropped.push_back(name); });
   for (const auto& [name, value] : upstream_head.fields) {
-    if (is_hop_by_hop_or_framing(name) || named_in_connection(name) || set_by_gateway(name)) continue;
+    if (iequals(name, "Connection")) for_each_list_element(value, [&](auto option) { dropped.push_back(option); });
+  }
+  for (const auto& [name, value] : upstream_head.fields) {
+    if (is_hop_by_hop_or_framing(name) ||
+        std::any_of(dropped.begin(), dropped.end(), [&](std::string_view other) { return iequals(other, name); })) {
+      continue;
+    }
     emit(name, value);
   }
 }

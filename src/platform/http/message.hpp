@@ -47,6 +47,10 @@ inline bool iequals(std::string_view a, std::string_view b) {
 // RFC 9110 §5.6.2: a non-empty run of token characters (header names, methods, codings).
 bool is_token(std::string_view text);
 
+// Whether `text` holds a byte that no field value or request target may hold: a control character
+// other than HTAB, or DEL (RFC 9110 §5.5); CR, LF and NUL among them.
+bool has_control_character(std::string_view text);
+
 // Fields a proxy never passes on as received: hop-by-hop ones (RFC 9110 §7.6.1, plus the
 // pre-standard Proxy-Connection, still sent by some clients) and the framing field Content-Length
 // (the proxy frames the body it actually sends). Fields that a Connection field names are
@@ -54,13 +58,13 @@ bool is_token(std::string_view text);
 bool is_hop_by_hop_or_framing(std::string_view name);
 
 // Appends the field line "name: value\r\n" to a message head being written. The caller has checked
-// both (a token name, a value without CR, LF or NUL): heads are written field by field for every
+// both (a token name, a value without control characters but HTAB): heads are written field by field for every
 // forwarded request, so this copies without looking.
 void append_field(std::string& head, std::string_view name, std::string_view value);
 
 // Header fields written out as field lines ("Name: value\r\n"), for the heads the forwarder sends:
 // built once per request and copied into a head as they are, without a string pair per field.
-// Whoever adds a field guarantees a token name, a value without CR, LF or NUL, and each name once.
+// Whoever adds a field guarantees a token name, a value without control characters but HTAB, and each name once.
 class FieldLines {
  public:
   void add(std::string_view name, std::string_view value) { append_field(text_, name, value); }

@@ -4,67 +4,9 @@
 #include <cstring>
 #include <string>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 namespace intercab::http {
 
 namespace {
-
-constexpr std::uint64_t kEachByte = 0x0101010101010101ULL;
-constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
-
-// A byte no field value or request target may hold: a control character other than HTAB
-// (RFC 9110 §5.5), including CR and LF (a line's own CRLF is not part of it).
-bool is_forbidden(char c) {
-  const auto byte = static_cast<unsigned char>(c);
-  return (byte < 0x20 && c != '\t') || byte == 0x7f;
-}
-
-// Whether the eight bytes at `data` include one below 0x20 or 0x7f (exact: no false alarms).
-bool word_has_control(const char* data) {
-  std::uint64_t word = 0;
-  std::memcpy(&word, data, 8);
-  const auto below_space = (word - kEachByte * 0x20) & ~word & kHighBits;
-  const auto delete_xor = word ^ (kEachByte * 0x7f);
-  const auto is_delete = (delete_xor - kEachByte) & ~delete_xor & kHighBits;
-  return (below_space | is_delete) != 0;
-}
-
-// Whether `text` holds a forbidden byte, eight bytes at a time, the last eight overlapping the
-// previous ones; only a word with a control character (usually a HTAB) is looked at byte by byte.
-bool has_forbidden_byte_by_words(std::string_view text) {
-  const auto bytewise = [](std::string_view part) { return std::any_of(part.begin(), part.end(), is_forbidden); };
-  if (text.size() < 8) return bytewise(text);
-  for (std::size_t i = 0;; i += 8) {
-    const auto start = std::min(i, text.size() - 8);
-    if (word_has_control(text.data() + start) && bytewise(text.substr(start, 8))) return true;
-    if (start == text.size() - 8) return false;
-  }
-}
-
-// Whether `text` holds a forbidden byte. A bearer token alone is hundreds of bytes: where SSE2 is
-// there (every x86-64), sixteen at a time, the last sixteen overlapping the previous ones; shorter
-// texts, and every text elsewhere, by words.
-bool has_forbidden_byte(std::string_view text) {
-#if defined(__SSE2__)
-  if (text.size() >= 16) {
-    const auto below_space_limit = _mm_set1_epi8(0x1f);
-    const auto delete_byte = _mm_set1_epi8(0x7f);
-    const auto tab = _mm_set1_epi8('\t');
-    for (std::size_t i = 0;; i += 16) {
-      const auto start = std::min(i, text.size() - 16);
-      const auto block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text.data() + start));
-      const auto below_space = _mm_cmpeq_epi8(_mm_min_epu8(block, below_space_limit), block);
-      const auto control = _mm_or_si128(below_space, _mm_cmpeq_epi8(block, delete_byte));
-      if (_mm_movemask_epi8(_mm_andnot_si128(_mm_cmpeq_epi8(block, tab), control)) != 0) return true;
-      if (start == text.size() - 16) return false;
-    }
-  }
-#endif
-  return has_forbidden_byte_by_words(text);
-}
 
 bool is_whitespace(char c) { return c == ' ' || c == '\t'; }
 
@@ -143,7 +85,7 @@ std::optional<std::string> parse_fields(HeadLines& lines, Framing& framing, OnFi
       return "malformed header line: a field name is a token followed by ':' with no space before it";
     }
     const auto value = trim_whitespace(line.substr(colon + 1));
-    if (has_forbidden_byte(value)) return "header field '" + std::string(name) + "' holds a control character";
+    if (has_control_character(value)) return "header field '" + std::string(name) + "' holds a control character";
     // Content-Length, Transfer-Encoding, Connection: other names are told apart by their length.
     const bool may_frame = name.size() == 14 || name.size() == 17 || name.size() == 10;
     if (!may_frame) {
@@ -173,7 +115,7 @@ std::optional<std::string> parse_fields(HeadLines& lines, Framing& framing, OnFi
 errors::Problem malformed(std::string detail) { return errors::BadRequest(std::move(detail)); }
 
 std::optional<errors::Problem> parse_request_line(std::string_view line, RequestHead& head, Request& request) {
-  if (has_forbidden_byte(line)) return malformed("the request line holds a control character");
+  if (has_control_character(line)) return malformed("the request line holds a control character");
   const auto first_space = line.find(' ');
   const auto second_space = first_space == std::string_view::npos ? first_space : line.find(' ', first_space + 1);
   if (second_space == std::string_view::npos) {
@@ -244,7 +186,7 @@ std::optional<std::string> parse_response_head(std::string_view text, ResponseHe
   HeadLines lines(text);
   std::string_view line;
   if (!lines.next(line)) return std::string(kBareLineBreak);
-  if (has_forbidden_byte(line)) return "the status line holds a control character";
+  if (has_control_character(line)) return "the status line holds a control character";
   // HTTP-version SP status-code SP [reason-phrase]; the last space is missing after some servers' codes.
   const auto version = parse_version(line.substr(0, 8));
   const auto code = line.substr(std::min<std::size_t>(9, line.size()), 3);
