@@ -243,6 +243,7 @@ TEST(RateLimiter, ConcurrentTakesAllowExactlyTheBurst) {
   std::atomic<int> allowed_shared{0};
   std::atomic<int> allowed_own{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       const auto own_key = "user:u" + std::to_string(t);

@@ -646,7 +646,8 @@ asio::awaitable<Exchange> Client::Impl::exchange(std::shared_ptr<Connection> con
   co_return outcome;
 }
 
-Client::Client(Runtime& runtime, ClientOptions options) : impl_(std::make_shared<Impl>(runtime.impl(), options)) {}
+Client::Client(Runtime& runtime, ClientOptions options)
+    : impl_(std::make_shared<Impl>(runtime.impl(), std::move(options))) {}
 
 Client::~Client() { impl_->close(); }
 

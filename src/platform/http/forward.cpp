@@ -125,12 +125,10 @@ void for_each_relayed_field(const ResponseHead& upstream_head, const FieldLines&
   for (const auto& [name, value] : upstream_head.fields) {
     if (iequals(name, "Connection")) for_each_list_element(value, [&](auto option) { dropped.push_back(option); });
   }
-  for (const auto& [name, value] : upstream_head.fields) {
-    if (is_hop_by_hop_or_framing(name) ||
-        std::any_of(dropped.begin(), dropped.end(), [&](std::string_view other) { return iequals(other, name); })) {
-      continue;
-    }
-    emit(name, value);
+  for (const auto& field : upstream_head.fields) {
+    const auto named = [&field](std::string_view other) { return iequals(other, field.first); };
+    if (is_hop_by_hop_or_framing(field.first) || std::any_of(dropped.begin(), dropped.end(), named)) continue;
+    emit(field.first, field.second);
   }
 }
 

@@ -162,7 +162,7 @@ class ForwardTest : public ::testing::Test {
           "POST", "/size", [](Request& r) { return Response::text(std::to_string(r.body.size()), "text/plain"); },
           RouteOptions{64 * 1024 * 1024});
       router.add("GET", "/big",
-                 [](Request&) { return Response::text(std::string(8 * 1024 * 1024, 'z'), "text/plain"); });
+                 [](Request&) { return Response::text(std::string(std::size_t{8} * 1024 * 1024, 'z'), "text/plain"); });
       router.add("GET", "/slow", [](Request&) {
         std::this_thread::sleep_for(1500ms);
         return Response::text("late", "text/plain");
@@ -296,7 +296,7 @@ TEST_F(ForwardTest, DirectResponsesCarryPlanHeaders) {
 }
 
 TEST_F(ForwardTest, StreamsLargeBodiesBothWays) {
-  auto upload = call("POST", "/size", std::string(6 * 1024 * 1024, 'u'));
+  auto upload = call("POST", "/size", std::string(std::size_t{6} * 1024 * 1024, 'u'));
   ASSERT_TRUE(upload);
   EXPECT_EQ(upload->body, std::to_string(6 * 1024 * 1024));
   auto download = call("GET", "/big");
