@@ -4,7 +4,7 @@
 //  2. a relay starts, and a consumer that kills itself right after committing the effect of the
 //     7th event, before acknowledging it;
 //  3. the consumer restarts: every event's effect exists exactly once (none lost, none doubled),
-//     and on NATS the unacknowledged event came back and was skipped by the inbox.
+//     and on NATS the unacknowledged event came back (at least once) and was skipped by the inbox.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <soci/soci.h>
@@ -69,7 +69,12 @@ void run_crash_scenario(const std::string& bus_url, bool expect_redelivery) {
   ASSERT_EQ(sequences.size(), static_cast<std::size_t>(kEvents)) << "every event applied exactly once";
   for (std::size_t i = 0; i < sequences.size(); ++i) EXPECT_EQ(sequences[i], static_cast<long long>(i + 1));
   if (expect_redelivery) {
-    EXPECT_NE(consumer.log().find("duplicates 1"), std::string::npos)
+    // At least the event whose ack was lost comes back and is skipped. It may come back more than
+    // once (an ack sent but lost, or late past ack_wait, brings an event back again): delivery is
+    // at least once, and the effects counted above are what must be exactly once.
+    const auto at = consumer.log().find("duplicates ");
+    ASSERT_NE(at, std::string::npos) << consumer.log();
+    EXPECT_GE(std::stoi(consumer.log().substr(at + 11)), 1)
         << "the event whose ack was lost should have come back and been skipped\n"
         << consumer.log();
   }
