@@ -182,9 +182,9 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
     }
   }
 
-  http::FieldLines response_headers;
-  response_headers.reserve(256);  // CORS and RateLimit-* headers, in one allocation
-  cors_.add_response_headers(origin, response_headers);
+  http::FieldLines response_fields;
+  response_fields.reserve(256);  // CORS and RateLimit-* headers, in one allocation
+  cors_.add_response_headers(origin, response_fields);
   const auto* route = routes_.match(head.path);
   Authentication authentication;
   if (route != nullptr && route->requires_token) authentication = authenticate(head, *route);
@@ -193,21 +193,21 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
   const std::string user_id = authentication.claims ? authentication.claims->subject : std::string();
   const auto decision = limiter_.take(client_key("", user_id, head.remote_address), RateLimiter::Clock::now());
   if (decision.failed_open) rate_limit_failed_open_.inc();
-  add_rate_limit_headers(decision, response_headers);  // names CORS never sends
+  add_rate_limit_headers(decision, response_fields);  // names CORS never sends
   if (!decision.allowed) {
     rate_limited_.inc();
     return reject(head,
                   errors::TooManyRequests("rate limit of " + std::to_string(decision.limit) +
                                               " requests exceeded; retry after the time in Retry-After",
                                           decision.retry_after_s),
-                  std::move(response_headers));
+                  std::move(response_fields));
   }
 
   if (route == nullptr) {
     return reject(head, errors::NotFound("no API route at " + head.path + "; the API is described at /docs"),
-                  std::move(response_headers));
+                  std::move(response_fields));
   }
-  if (authentication.problem) return reject(head, *authentication.problem, std::move(response_headers));
+  if (authentication.problem) return reject(head, *authentication.problem, std::move(response_fields));
   auto& upstreams = upstreams_.at(route->service);
 
   http::ForwardPlan plan;
@@ -225,7 +225,7 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
     add_asserted_field(plan.upstream_fields, "X-User-Id", authentication.claims->subject);
     add_asserted_field(plan.upstream_fields, "X-User-Roles", roles);
   }
-  plan.response_fields = std::move(response_headers);
+  plan.response_fields = std::move(response_fields);
   if (settings_.max_body_bytes > 0) plan.max_body_bytes = settings_.max_body_bytes;
   plan.connect_timeout = std::chrono::milliseconds(settings_.connect_timeout_ms);
   plan.timeout = route->timeout;

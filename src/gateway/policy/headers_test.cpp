@@ -25,7 +25,7 @@ http::Headers headers_of(const Fields& fields) {
 
 // The fields upstream_request_fields writes, read back as an upstream reads them: the text must
 // make a valid head between a request line and the empty line.
-http::Headers upstream_request_headers(const http::Headers& client_headers, const ForwardContext& context) {
+http::Headers forwarded_headers(const http::Headers& client_headers, const ForwardContext& context) {
   const auto fields = upstream_request_fields(client_headers, context);
   http::RequestHead head;
   http::Request request;
@@ -36,14 +36,14 @@ http::Headers upstream_request_headers(const http::Headers& client_headers, cons
 }
 
 TEST(UpstreamRequestHeaders, KeepsEndToEndHeadersAndAddsOurs) {
-  const auto forwarded = upstream_request_headers(headers_of({{"Host", "api.intercab.example"},
-                                                              {"Accept", "application/json"},
-                                                              {"Authorization", "Bearer t"},
-                                                              {"Content-Type", "application/json"},
-                                                              {"Idempotency-Key", "k1"},
-                                                              {"Cookie", "a=1"},
-                                                              {"Cookie", "b=2"}}),
-                                                  kContext);
+  const auto forwarded = forwarded_headers(headers_of({{"Host", "api.intercab.example"},
+                                                       {"Accept", "application/json"},
+                                                       {"Authorization", "Bearer t"},
+                                                       {"Content-Type", "application/json"},
+                                                       {"Idempotency-Key", "k1"},
+                                                       {"Cookie", "a=1"},
+                                                       {"Cookie", "b=2"}}),
+                                           kContext);
   EXPECT_EQ(forwarded.fields(), (Fields{{"Host", "api.intercab.example"},
                                         {"Accept", "application/json"},
                                         {"Authorization", "Bearer t"},
@@ -59,18 +59,18 @@ TEST(UpstreamRequestHeaders, KeepsEndToEndHeadersAndAddsOurs) {
 }
 
 TEST(UpstreamRequestHeaders, DropsHopByHopAndFramingHeaders) {
-  const auto forwarded = upstream_request_headers(headers_of({{"Connection", "keep-alive"},
-                                                              {"Keep-Alive", "timeout=5"},
-                                                              {"Proxy-Connection", "keep-alive"},
-                                                              {"Proxy-Authenticate", "Basic"},
-                                                              {"Proxy-Authorization", "Basic Zm9vOmJhcg=="},
-                                                              {"TE", "trailers"},
-                                                              {"Trailer", "Expires"},
-                                                              {"Transfer-Encoding", "chunked"},
-                                                              {"Upgrade", "websocket"},
-                                                              {"Content-Length", "12"},
-                                                              {"Accept", "*/*"}}),
-                                                  kContext);
+  const auto forwarded = forwarded_headers(headers_of({{"Connection", "keep-alive"},
+                                                       {"Keep-Alive", "timeout=5"},
+                                                       {"Proxy-Connection", "keep-alive"},
+                                                       {"Proxy-Authenticate", "Basic"},
+                                                       {"Proxy-Authorization", "Basic Zm9vOmJhcg=="},
+                                                       {"TE", "trailers"},
+                                                       {"Trailer", "Expires"},
+                                                       {"Transfer-Encoding", "chunked"},
+                                                       {"Upgrade", "websocket"},
+                                                       {"Content-Length", "12"},
+                                                       {"Accept", "*/*"}}),
+                                           kContext);
   for (const char* name : {"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization",
                            "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length"}) {
     EXPECT_FALSE(forwarded.contains(name)) << name;
@@ -79,13 +79,13 @@ TEST(UpstreamRequestHeaders, DropsHopByHopAndFramingHeaders) {
 }
 
 TEST(UpstreamRequestHeaders, DropsHeadersNamedInConnection) {
-  const auto forwarded = upstream_request_headers(headers_of({{"Connection", "close, X-Debug ,\tx-trace-me"},
-                                                              {"connection", "Cookie"},
-                                                              {"X-Debug", "1"},
-                                                              {"X-TRACE-ME", "1"},
-                                                              {"Cookie", "a=1"},
-                                                              {"X-Kept", "1"}}),
-                                                  kContext);
+  const auto forwarded = forwarded_headers(headers_of({{"Connection", "close, X-Debug ,\tx-trace-me"},
+                                                       {"connection", "Cookie"},
+                                                       {"X-Debug", "1"},
+                                                       {"X-TRACE-ME", "1"},
+                                                       {"Cookie", "a=1"},
+                                                       {"X-Kept", "1"}}),
+                                           kContext);
   EXPECT_FALSE(forwarded.contains("X-Debug"));
   EXPECT_FALSE(forwarded.contains("X-Trace-Me"));
   EXPECT_FALSE(forwarded.contains("Cookie"));
@@ -94,9 +94,9 @@ TEST(UpstreamRequestHeaders, DropsHeadersNamedInConnection) {
 
 TEST(UpstreamRequestHeaders, ConnectionCannotRemoveWhatTheGatewayAsserts) {
   const auto forwarded =
-      upstream_request_headers(headers_of({{"Connection", "Host, X-Forwarded-For, X-Request-Id, traceparent"},
-                                           {"Host", "api.intercab.example"}}),
-                               kContext);
+      forwarded_headers(headers_of({{"Connection", "Host, X-Forwarded-For, X-Request-Id, traceparent"},
+                                    {"Host", "api.intercab.example"}}),
+                        kContext);
   EXPECT_EQ(forwarded.get("Host"), "api.intercab.example");
   EXPECT_EQ(forwarded.get("X-Forwarded-For"), "203.0.113.9");
   EXPECT_EQ(forwarded.get("X-Request-Id"), "req-1");
@@ -104,24 +104,24 @@ TEST(UpstreamRequestHeaders, ConnectionCannotRemoveWhatTheGatewayAsserts) {
 }
 
 TEST(UpstreamRequestHeaders, DropsSpoofedIdentityAndForwardingHeadersInAnyCase) {
-  const auto forwarded = upstream_request_headers(headers_of({{"X-User-Id", "admin"},
-                                                              {"x-user-roles", "admin"},
-                                                              {"X-USER-ID", "u2"},
-                                                              {"X-Internal-Token", "s"},
-                                                              {"x-internal-service", "payment"},
-                                                              {"X-Forwarded-For", "127.0.0.1"},
-                                                              {"X-Forwarded-Host", "internal"},
-                                                              {"X-Forwarded-Proto", "https"},
-                                                              {"X-Forwarded-Port", "443"},
-                                                              {"x-forwarded-prefix", "/admin"},
-                                                              {"Forwarded", "for=127.0.0.1"},
-                                                              {"X-Real-IP", "127.0.0.1"},
-                                                              {"X-Request-Id", "chosen-by-client"},
-                                                              {"TraceParent",
-                                                               "00-ffffffffffffffffffffffffffffffff-"
-                                                               "ffffffffffffffff-01"},
-                                                              {"tracestate", "evil=1"}}),
-                                                  kContext);
+  const auto forwarded = forwarded_headers(headers_of({{"X-User-Id", "admin"},
+                                                       {"x-user-roles", "admin"},
+                                                       {"X-USER-ID", "u2"},
+                                                       {"X-Internal-Token", "s"},
+                                                       {"x-internal-service", "payment"},
+                                                       {"X-Forwarded-For", "127.0.0.1"},
+                                                       {"X-Forwarded-Host", "internal"},
+                                                       {"X-Forwarded-Proto", "https"},
+                                                       {"X-Forwarded-Port", "443"},
+                                                       {"x-forwarded-prefix", "/admin"},
+                                                       {"Forwarded", "for=127.0.0.1"},
+                                                       {"X-Real-IP", "127.0.0.1"},
+                                                       {"X-Request-Id", "chosen-by-client"},
+                                                       {"TraceParent",
+                                                        "00-ffffffffffffffffffffffffffffffff-"
+                                                        "ffffffffffffffff-01"},
+                                                       {"tracestate", "evil=1"}}),
+                                           kContext);
   EXPECT_EQ(forwarded.count("X-User-Id"), 0U);
   EXPECT_EQ(forwarded.count("X-User-Roles"), 0U);
   EXPECT_EQ(forwarded.count("X-Internal-Token"), 0U);
@@ -143,14 +143,14 @@ TEST(UpstreamRequestHeaders, DropsSpoofedIdentityAndForwardingHeadersInAnyCase) 
 
 TEST(UpstreamRequestHeaders, HostIsTheOriginalOneAndAppearsOnce) {
   const auto forwarded =
-      upstream_request_headers(headers_of({{"Host", "api.intercab.example"}, {"host", "evil.example"}}), kContext);
+      forwarded_headers(headers_of({{"Host", "api.intercab.example"}, {"host", "evil.example"}}), kContext);
   EXPECT_EQ(forwarded.count("Host"), 1U);
   EXPECT_EQ(forwarded.get("Host"), "api.intercab.example");
   EXPECT_EQ(forwarded.fields().front().first, "Host");
 
   auto without_context_host = kContext;
   without_context_host.original_host = {};
-  const auto fallback = upstream_request_headers(headers_of({{"Host", "a.example"}}), without_context_host);
+  const auto fallback = forwarded_headers(headers_of({{"Host", "a.example"}}), without_context_host);
   EXPECT_EQ(fallback.get("Host"), "a.example");
   EXPECT_EQ(fallback.get("X-Forwarded-Host"), "a.example");
 }
@@ -158,28 +158,28 @@ TEST(UpstreamRequestHeaders, HostIsTheOriginalOneAndAppearsOnce) {
 TEST(UpstreamRequestHeaders, ForwardsTracestateWhenWeHaveOne) {
   auto context = kContext;
   context.tracestate = "intercab=abc";
-  const auto forwarded = upstream_request_headers(headers_of({{"tracestate", "client=1"}}), context);
+  const auto forwarded = forwarded_headers(headers_of({{"tracestate", "client=1"}}), context);
   EXPECT_EQ(forwarded.count("tracestate"), 1U);
   EXPECT_EQ(forwarded.get("tracestate"), "intercab=abc");
 }
 
 TEST(UpstreamRequestHeaders, DropsHostileFields) {
-  const auto forwarded = upstream_request_headers(headers_of({{"X-User-Id ", "admin"},
-                                                              {"X User Id", "admin"},
-                                                              {"", "empty name"},
-                                                              {"X-Injected", "a\r\nX-User-Id: admin"},
-                                                              {"X-Smuggle", "1\r\n\r\nGET /internal/v1/x HTTP/1.1"},
-                                                              {"X-Nul", std::string("a\0b", 3)},
-                                                              {"X-Control",
-                                                               "a\x01"
-                                                               "b"},
-                                                              {"X-Delete",
-                                                               "a\x7f"
-                                                               "b"},
-                                                              {"X-Tab", "a\tb"},
-                                                              {"X-Long", std::string(10000, 'a')},
-                                                              {"Accept", "text/plain"}}),
-                                                  kContext);
+  const auto forwarded = forwarded_headers(headers_of({{"X-User-Id ", "admin"},
+                                                       {"X User Id", "admin"},
+                                                       {"", "empty name"},
+                                                       {"X-Injected", "a\r\nX-User-Id: admin"},
+                                                       {"X-Smuggle", "1\r\n\r\nGET /internal/v1/x HTTP/1.1"},
+                                                       {"X-Nul", std::string("a\0b", 3)},
+                                                       {"X-Control",
+                                                        "a\x01"
+                                                        "b"},
+                                                       {"X-Delete",
+                                                        "a\x7f"
+                                                        "b"},
+                                                       {"X-Tab", "a\tb"},
+                                                       {"X-Long", std::string(10000, 'a')},
+                                                       {"Accept", "text/plain"}}),
+                                           kContext);
   for (const auto& [name, value] : forwarded.fields()) {
     EXPECT_EQ(name.find_first_of(" :\r\n"), std::string::npos) << name;
     EXPECT_EQ(value.find_first_of(std::string_view("\r\n\0", 3)), std::string::npos) << name;
@@ -196,15 +196,15 @@ TEST(UpstreamRequestHeaders, DropsHostileFields) {
 
   auto hostile_context = kContext;
   hostile_context.original_host = "a.example\r\nX-User-Id: admin";
-  const auto no_host = upstream_request_headers({}, hostile_context);
+  const auto no_host = forwarded_headers({}, hostile_context);
   EXPECT_FALSE(no_host.contains("Host"));
   EXPECT_FALSE(no_host.contains("X-Forwarded-Host"));
   EXPECT_FALSE(no_host.contains("X-User-Id"));
 }
 
 TEST(UpstreamRequestHeaders, DropsExpectWhichTheGatewayAnswersItself) {
-  const auto forwarded = upstream_request_headers(
-      headers_of({{"Expect", "100-continue"}, {"Content-Type", "application/json"}}), kContext);
+  const auto forwarded =
+      forwarded_headers(headers_of({{"Expect", "100-continue"}, {"Content-Type", "application/json"}}), kContext);
   EXPECT_FALSE(forwarded.contains("Expect"));
   EXPECT_EQ(forwarded.get("Content-Type"), "application/json");
 }
