@@ -62,7 +62,7 @@ void run_crash_scenario(const std::string& bus_url, bool expect_redelivery) {
 
   auto store = db::Database::open("sqlite://" + (dir.path() / "notification.db").string());
   const auto sequences = store->with_session([](soci::session& sql) {
-    std::vector<long long> values(10 * kEvents);
+    std::vector<long long> values(std::size_t{10} * kEvents);
     sql << "SELECT sequence FROM effects ORDER BY rowid", soci::into(values);
     return values;
   });
