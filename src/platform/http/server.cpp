@@ -30,7 +30,10 @@ namespace intercab::http {
 
 constexpr auto kAwaitable = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxLingerBytes = std::size_t{64} * 1024 * 1024;
-constexpr std::size_t kHeadReadBytes = std::size_t{16} * 1024;  // per read while a request head is awaited
+// Per read while a request head is awaited: most heads fit, and an idle keep-alive connection
+// holds no more buffer than this (the buffer grows, up to the head limit, for larger heads).
+constexpr std::size_t kHeadReadBytes = std::size_t{4} * 1024;
+constexpr std::size_t kLingerReadBytes = std::size_t{16} * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Runtime
@@ -461,11 +464,12 @@ asio::awaitable<void> Server::Impl::serve_connection(tcp::socket socket) {
     // Lingering close (as nginx does): closing with unread input makes the kernel send a reset,
     // which can destroy our error response before the client reads it. Discard what is still
     // coming for a bounded time and amount.
+    // (On the heap: in the coroutine frame it would cost every connection its size.)
     stream.expires_after(std::chrono::seconds(1));
-    std::array<char, 16384> discard{};
+    const auto discard = std::make_unique<char[]>(kLingerReadBytes);
     std::size_t discarded = 0;
     while (discarded < kMaxLingerBytes) {
-      auto [read_error, n] = co_await stream.async_read_some(asio::buffer(discard), kAwaitable);
+      auto [read_error, n] = co_await stream.async_read_some(asio::buffer(discard.get(), kLingerReadBytes), kAwaitable);
       if (read_error) break;
       discarded += n;
     }

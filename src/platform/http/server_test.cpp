@@ -261,6 +261,30 @@ TEST_F(ServerTest, RouteMayRaiseBodyLimit) {
   EXPECT_EQ(response->body, "100000");
 }
 
+// The server reads request heads a few KB at a time: a head larger than one read (within the limit
+// of 8192 here), and pipelined heads that straddle reads, are still read whole.
+TEST_F(ServerTest, HeadsLargerThanOneReadAreReadWhole) {
+  start();
+  RawConnection connection(port_);
+  const std::string big_head = "GET /items/big HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(7'000, 'b') + "\r\n\r\n";
+  ASSERT_TRUE(connection.send(big_head));
+  auto response = connection.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  std::string pipelined;
+  for (int i = 0; i < 6; ++i) {
+    pipelined += "GET /items/" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(1'500, 'p') +
+                 (i == 5 ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n");
+  }
+  ASSERT_TRUE(connection.send(pipelined));
+  auto responses = testing::parse_responses(connection.read_until_close(3s));
+  ASSERT_EQ(responses.size(), 6U);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(responses[static_cast<std::size_t>(i)].status, 200);
+    EXPECT_THAT(responses[static_cast<std::size_t>(i)].body, HasSubstr("\"id\":\"" + std::to_string(i) + "\""));
+  }
+}
+
 TEST_F(ServerTest, OversizedHeadersAre431) {
   start();
   auto response = get("/health", {{"X-Big", std::string(10'000, 'b')}});
