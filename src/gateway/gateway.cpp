@@ -183,7 +183,7 @@ http::ForwardPlan Gateway::plan(http::Request& head) {
   }
 
   http::FieldLines response_fields;
-  response_fields.reserve(256);  // CORS and RateLimit-* headers, in one allocation
+  response_fields.reserve(512);  // CORS and RateLimit-* headers (about 300 bytes), in one allocation
   cors_.add_response_headers(origin, response_fields);
   const auto* route = routes_.match(head.path);
   Authentication authentication;

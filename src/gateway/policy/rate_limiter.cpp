@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/container/small_vector.hpp>
 #include <charconv>
 #include <cmath>
 #include <optional>
@@ -23,10 +24,20 @@ int ceil_seconds(Clock::duration duration) {
   return static_cast<int>(std::chrono::ceil<std::chrono::seconds>(duration).count());
 }
 
-// The stored form: nanoseconds since the Unix epoch in decimal, the same for every build and host.
-std::string encode(Clock::time_point full_at) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(full_at.time_since_epoch()).count());
-}
+// The stored form: nanoseconds since the Unix epoch in decimal, the same for every build and host;
+// written on the stack (every request writes one).
+class EncodedTime {
+ public:
+  explicit EncodedTime(Clock::time_point time) {
+    const auto nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+    end_ = std::to_chars(digits_.data(), digits_.data() + digits_.size(), nanoseconds).ptr;
+  }
+  std::string_view text() const { return {digits_.data(), static_cast<std::size_t>(end_ - digits_.data())}; }
+
+ private:
+  std::array<char, 20> digits_{};  // an int64 in decimal: a sign and 19 digits
+  char* end_ = digits_.data();
+};
 
 std::optional<Clock::time_point> decode(const std::string& stored) {
   std::int64_t nanoseconds = 0;
@@ -59,9 +70,10 @@ RateLimiter::RateLimiter(cache::Cache& cache, double tokens_per_second, int burs
 }
 
 RateLimiter::Decision RateLimiter::take(std::string_view key, Clock::time_point now) {
-  std::string cache_key;
-  cache_key.reserve(kKeyPrefix.size() + key.size());
-  cache_key.append(kKeyPrefix).append(key);
+  // kKeyPrefix + key, on the stack for the usual key.
+  boost::container::small_vector<char, 96> cache_key_bytes(kKeyPrefix.begin(), kKeyPrefix.end());
+  cache_key_bytes.insert(cache_key_bytes.end(), key.begin(), key.end());
+  const std::string_view cache_key(cache_key_bytes.data(), cache_key_bytes.size());
   try {
     auto full_at = now;
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
@@ -74,11 +86,11 @@ RateLimiter::Decision RateLimiter::take(std::string_view key, Clock::time_point 
         // A bucket further than a whole bucket ahead was written by an instance whose clock runs ahead
         // (or by hand). Storing it clamped bounds what the client loses to one bucket's time.
         if (decoded && *decoded > full_at) {
-          cache_.compare_and_set(cache_key, stored, encode(full_at), ttl_for(full_at, now));
+          cache_.compare_and_set(cache_key, stored, EncodedTime(full_at).text(), ttl_for(full_at, now));
         }
         return refused(full_at, now);
       }
-      if (cache_.compare_and_set(cache_key, stored, encode(after_take), ttl_for(after_take, now))) {
+      if (cache_.compare_and_set(cache_key, stored, EncodedTime(after_take).text(), ttl_for(after_take, now))) {
         return Decision{.allowed = true,
                         .limit = burst_,
                         .remaining = static_cast<int>((capacity_ - (after_take - now)) / interval_),

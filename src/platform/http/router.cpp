@@ -2,16 +2,19 @@
 #include "platform/http/router.hpp"
 
 #include <algorithm>
+#include <boost/container/small_vector.hpp>
 #include <set>
 #include <stdexcept>
 
 namespace intercab::http {
 namespace {
 
-// Views into `path`: the path outlives the match, and the request path is split on every request.
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> segments;
-  segments.reserve(8);
+// Views into `path`, which outlives the match. The request path is split on every request: no
+// allocation for up to eight segments.
+using PathSegments = boost::container::small_vector<std::string_view, 8>;
+
+PathSegments split_path(std::string_view path) {
+  PathSegments segments;
   std::size_t start = 1;  // skip the leading '/'
   while (start <= path.size()) {
     auto end = path.find('/', start);
@@ -28,7 +31,7 @@ bool is_parameter(const std::string& segment) {
 
 // Segment-wise comparison: a static segment is more specific than a parameter.
 // Returns the number of leading segments that matched statically, or nullopt when no match.
-std::optional<std::vector<bool>> match_segments(const Route& route, const std::vector<std::string_view>& path_segments,
+std::optional<std::vector<bool>> match_segments(const Route& route, const PathSegments& path_segments,
                                                 std::map<std::string, std::string>& params) {
   if (route.segments.size() != path_segments.size()) return std::nullopt;
   std::vector<bool> static_hits;
