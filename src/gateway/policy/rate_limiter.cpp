@@ -30,13 +30,14 @@ class EncodedTime {
  public:
   explicit EncodedTime(Clock::time_point time) {
     const auto nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
-    end_ = std::to_chars(digits_.data(), digits_.data() + digits_.size(), nanoseconds).ptr;
+    const auto* end = std::to_chars(digits_.data(), digits_.data() + digits_.size(), nanoseconds).ptr;
+    size_ = static_cast<std::size_t>(end - digits_.data());
   }
-  std::string_view text() const { return {digits_.data(), static_cast<std::size_t>(end_ - digits_.data())}; }
+  std::string_view text() const { return {digits_.data(), size_}; }
 
  private:
   std::array<char, 20> digits_{};  // an int64 in decimal: a sign and 19 digits
-  char* end_ = digits_.data();
+  std::size_t size_ = 0;
 };
 
 std::optional<Clock::time_point> decode(const std::string& stored) {
